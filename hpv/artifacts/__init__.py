@@ -1,0 +1,1 @@
+"""Build outputs: the artifacts of one target in one folder, described by `manifest.json`."""

@@ -1,0 +1,129 @@
+"""The artifact manifest: what an app team imports. Versioned, validated on read (unknown keys
+are refused), with a JSON Schema file beside this module for other languages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hpv.errors import ManifestError
+
+MANIFEST_NAME = "manifest.json"
+SCHEMA_PATH = Path(__file__).parent / "manifest.schema.json"
+SCHEMA_VERSION = 1
+SHA256 = r"^[0-9a-f]{64}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TensorRecord(_Strict):
+    name: str
+    shape: list[int | str] = Field(description='dimensions; "batch" where the batch size is free')
+    dtype: str
+    layout: str = Field(description="NCHW for images, NC for vectors")
+    value_range: tuple[float, float] | None = Field(description="nominal range; null if unbounded")
+    role: Literal["pose", "image", "previous_frame", "step", "state"]
+
+
+class StateRecord(_Strict):
+    input: str = Field(description="state input of frame t+1 ...")
+    output: str = Field(description="... takes this output of frame t")
+
+
+class ToleranceRecord(_Strict):
+    min_psnr_db: float
+    max_abs_error: float | None
+
+
+class VerificationRecord(_Strict):
+    checked_on: str = Field(description="what ran the artifact on the build machine")
+    psnr_db: float = Field(description="worst PSNR of image outputs against the PyTorch stage")
+    max_abs_error: float = Field(description="largest absolute error of any output, state included")
+    frames: int = Field(ge=1, description="held-out frames, state carried by the artifact itself")
+    batches: list[int] = Field(description="batch sizes checked")
+    tolerance: ToleranceRecord
+    inputs: str = Field(description="where the held-out inputs came from")
+
+
+class ArtifactRecord(_Strict):
+    stage: str
+    params: dict[str, int | float | str]
+    format: str
+    precision: str
+    batch: int | Literal["dynamic"]
+    path: str = Field(description="relative to the manifest's folder")
+    bytes: int = Field(ge=1)
+    sha256: str = Field(pattern=SHA256)
+    inputs: list[TensorRecord]
+    outputs: list[TensorRecord]
+    state: list[StateRecord]
+    weights: str = Field(pattern=r"^(untrained|[0-9a-f]{64})$",
+                         description='"untrained" or the sha256 of the source weights')
+    verification: VerificationRecord
+    notes: dict[str, int | float | bool | str] = Field(default_factory=dict)
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, v: str) -> str:
+        p = PurePosixPath(v)
+        if p.is_absolute() or ".." in p.parts or not v:
+            raise ValueError(f"artifact path must be relative and inside the build folder, got {v!r}")
+        return v
+
+
+class Manifest(_Strict):
+    schema_version: Literal[1]
+    target: str
+    pipeline: str
+    generator: str = Field(description="tool and version that wrote this manifest")
+    tool_versions: dict[str, str]
+    calibration: str = Field(description="where the calibration poses came from")
+    artifacts: list[ArtifactRecord]
+
+
+def manifest_json_schema() -> dict:
+    schema = Manifest.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "hpv-compile artifact manifest"
+    return schema
+
+
+def write_schema(path: Path = SCHEMA_PATH) -> None:
+    from hpv.atomic import write_text
+
+    write_text(path, json.dumps(manifest_json_schema(), indent=2) + "\n")
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> Path:
+    from hpv.atomic import write_text
+
+    return write_text(folder / MANIFEST_NAME, manifest.model_dump_json(indent=2) + "\n")
+
+
+def load_manifest(folder: str | Path, *, check_files: bool = True) -> Manifest:
+    """Read and validate `folder/manifest.json`; with check_files, every artifact must exist with
+    the recorded size and sha256."""
+    from hpv.stages.checkpoint import sha256_file
+
+    folder = Path(folder)
+    path = folder / MANIFEST_NAME if folder.is_dir() else folder
+    folder = path.parent
+    try:
+        manifest = Manifest.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        raise ManifestError(f"no manifest at {path}: build one with `hpv-compile --target ...`") from None
+    except ValidationError as e:
+        raise ManifestError(f"manifest {path} is invalid:\n{e}") from None
+    if check_files:
+        for a in manifest.artifacts:
+            f = folder / a.path
+            if not f.is_file():
+                raise ManifestError(f"manifest {path} lists {a.path}, which is missing")
+            if f.stat().st_size != a.bytes or sha256_file(f) != a.sha256:
+                raise ManifestError(f"manifest {path}: {a.path} does not match its recorded size/sha256")
+    return manifest

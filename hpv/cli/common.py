@@ -1,0 +1,40 @@
+"""What every command shares: typed errors become a one-line message and exit code 2."""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+from rich.console import Console
+
+from hpv.errors import HpvError
+
+console = Console(stderr=True)
+
+
+def handle_errors(fn):
+    """Turn HpvError into `error: ...` on stderr and exit 2; Ctrl-C into exit 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except HpvError as e:
+            console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+            sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/]")
+            sys.exit(130)
+
+    return wrapper
+
+
+def parse_assignments(values: tuple[str, ...], what: str) -> dict[str, str]:
+    out = {}
+    for v in values:
+        key, sep, val = v.partition("=")
+        if not sep or not key or not val:
+            raise click.BadParameter(f"expected {what}, got {v!r}")
+        out[key] = val
+    return out

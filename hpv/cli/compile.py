@@ -1,0 +1,101 @@
+"""`hpv-compile` (also `hpv compile`): build verified artifacts of a pipeline for one target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hpv.cli.common import console, handle_errors, parse_assignments
+
+
+def _list_targets() -> None:
+    from hpv.targets import all_targets
+
+    table = Table(title="targets")
+    for col in ("target", "format", "precisions (default first)", "compute units", "description"):
+        table.add_column(col)
+    for t in all_targets().values():
+        precs = [p.value for p in t.default_precisions] + [p.value for p in t.precisions if p not in t.default_precisions]
+        table.add_row(t.name, t.format, ", ".join(precs), ", ".join(t.compute_units), t.description)
+    console.print(table)
+
+
+def _list_stages() -> None:
+    from hpv.pipelines import PIPELINES
+    from hpv.stages import STAGES
+
+    table = Table(title="stages")
+    for col in ("stage", "kind", "in pipelines", "description"):
+        table.add_column(col)
+    for name in STAGES:
+        sdef = STAGES.get(name)
+        pipes = [p for p in PIPELINES if PIPELINES.get(p).ref(name)]
+        table.add_row(name, sdef.kind, ", ".join(pipes), sdef.description)
+    console.print(table)
+
+
+def _summary(result) -> Table:
+    checked = sorted({a.verification.checked_on for a in result.manifest.artifacts})
+    table = Table(title=f"{result.folder}/manifest.json (verified on {', '.join(checked)})")
+    for col in ("artifact", "MB", "PSNR dB", "max err", "weights"):
+        table.add_column(col, justify="left" if col in ("artifact", "weights") else "right", no_wrap=True)
+    for a in result.manifest.artifacts:
+        v = a.verification
+        table.add_row(a.path, f"{a.bytes / 1e6:.2f}", f"{v.psnr_db:.1f}", f"{v.max_abs_error:.2g}", a.weights[:10])
+    return table
+
+
+@click.command(name="compile", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--target", "-t", help="silicon target (see --list-targets)")
+@click.option("--stage", "-s", "stages", multiple=True, help="stage to build (repeatable); default: the pipeline's stages")
+@click.option("--precision", "-p", "precisions", multiple=True, help="precision (repeatable); default: the target's")
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("artifacts"),
+              show_default=True, help="output folder; the build goes to OUT/<target>/")
+@click.option("--pipeline", help="pipeline whose stages to build (default: 'default', or the one holding --stage)")
+@click.option("--pose", type=click.Path(path_type=Path), help="calibration poses from a .pose file (default: synthetic)")
+@click.option("--weights", "weights", multiple=True, metavar="STAGE=PATH",
+              help="checkpoint for a stage (.safetensors or a torch state_dict); default: shipped weights")
+@click.option("--small", is_flag=True, help="every stage at its small size (smoke test, CI)")
+@click.option("--list-targets", is_flag=True, help="list targets and exit")
+@click.option("--list-stages", is_flag=True, help="list stages and exit")
+@handle_errors
+def compile_command(target, stages, precisions, out, pipeline, pose, weights, small, list_targets, list_stages):
+    """Compile the pose viewer's stages for TARGET and verify every artifact against PyTorch."""
+    if list_targets or list_stages:
+        _list_targets() if list_targets else None
+        _list_stages() if list_stages else None
+        return
+    if not target:
+        raise click.UsageError("--target is required (see --list-targets)")
+    from hpv.compiler.build import CompileRequest, compile
+    from hpv.targets import get_target
+
+    spec = get_target(target)  # fail fast on an unknown target, before heavy imports
+    for p in precisions:
+        spec.check_precision(p)
+    request = CompileRequest(target=target, stages=tuple(stages), precisions=tuple(precisions), out=out,
+                             pipeline=pipeline, pose=pose, weights=parse_assignments(weights, "STAGE=PATH"),
+                             small=small)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(f"hpv-compile {target}", total=None)
+
+        def progress(message: str, advance: int = 0) -> None:
+            if advance:
+                bar.console.print(f"  [green]✓[/] {message}", highlight=False)
+            bar.update(task, description=message, advance=advance)
+
+        result = compile(request, progress)
+        bar.update(task, description=f"built {len(result.manifest.artifacts)} artifacts", total=len(result.manifest.artifacts))
+    console.print(_summary(result))
+    if any(a.weights == "untrained" for a in result.manifest.artifacts):
+        console.print("[yellow]note:[/] stages marked 'untrained' use seeded random weights; "
+                      "their figures check the compiler, not image quality.")
+
+
+def main() -> None:
+    compile_command(prog_name="hpv-compile")

@@ -1,0 +1,22 @@
+"""`hpv`: the umbrella command. `hpv compile` is `hpv-compile`; later verbs (profile, compare,
+schedule, render, train) register here."""
+
+from __future__ import annotations
+
+import click
+
+from hpv import __version__
+from hpv.cli.compile import compile_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hpv")
+def cli() -> None:
+    """The human pose viewer toolkit: compile, verify, profile and schedule per device."""
+
+
+cli.add_command(compile_command)
+
+
+def main() -> None:
+    cli(prog_name="hpv")

@@ -1,0 +1,1 @@
+"""The compiler: stages -> verified per-target artifacts. Backends register by format name."""

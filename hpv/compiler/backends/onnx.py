@@ -1,0 +1,87 @@
+"""ONNX backend: export -> simplify -> precision, run in that order; verified in ONNX Runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hpv.compiler.backends import Backend, CompileJob, register_backend
+from hpv.targets import Precision, Target
+
+
+@register_backend
+class OnnxBackend(Backend):
+    format = "onnx"
+    extra = "onnx"
+    requires = ("onnx", "onnxruntime", "onnxscript")
+    suffix = ".onnx"
+
+    def tool_versions(self) -> dict[str, str]:
+        from importlib.metadata import PackageNotFoundError, version
+
+        out = {}
+        for pkg in ("torch", "onnx", "onnxscript", "onnxruntime", "onnxslim"):
+            try:
+                out[pkg] = version(pkg)
+            except PackageNotFoundError:
+                pass
+        return out
+
+    def prepare(self, stage, target: Target, path: Path, log) -> dict:
+        from hpv.compiler.onnx.export import export_onnx
+        from hpv.compiler.onnx.simplify import simplify
+
+        opset = int(target.minimums.get("opset", 18))
+        notes: dict = {"opset": opset}
+        log("export")
+        export_onnx(stage, path, opset)
+        if target.options.get("slim", True):
+            log("simplify")
+            notes["slimmed"] = simplify(path)
+        return notes
+
+    def lower(self, job: CompileJob, path: Path, log) -> dict:
+        notes: dict = {}
+        if job.precision is Precision.FP16:
+            from hpv.compiler.onnx.fp16 import to_fp16
+
+            log("fp16")
+            notes |= to_fp16(path)
+        elif job.precision is Precision.INT8:
+            from hpv.compiler.onnx.int8 import to_int8
+
+            log("quantize int8")
+            notes |= to_int8(path, job.calibration)
+        return notes
+
+    def runner(self, path: Path, target: Target):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        names = [o.name for o in session.get_outputs()]
+        feeds_wanted = [i.name for i in session.get_inputs()]
+
+        def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            outs = session.run(names, {k: np.ascontiguousarray(feeds[k], np.float32) for k in feeds_wanted})
+            return dict(zip(names, outs))
+
+        return run
+
+    def io_signature(self, path: Path) -> dict[str, list[dict]]:
+        import onnx
+        from onnx import TensorProto
+
+        model = onnx.load(str(path), load_external_data=False)
+
+        def describe(vi) -> dict:
+            t = vi.type.tensor_type
+            dims = [d.dim_param or d.dim_value for d in t.shape.dim]
+            return {"name": vi.name, "shape": dims,
+                    "dtype": TensorProto.DataType.Name(t.elem_type).lower().replace("float", "float32", 1)
+                    if t.elem_type == TensorProto.FLOAT else TensorProto.DataType.Name(t.elem_type).lower()}
+
+        return {"inputs": [describe(v) for v in model.graph.input],
+                "outputs": [describe(v) for v in model.graph.output]}

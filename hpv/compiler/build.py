@@ -1,0 +1,164 @@
+"""The compile verb: a pipeline's stages -> verified artifacts of one target + manifest.
+
+The build happens in a staging folder beside the output; only when every artifact is verified and
+the manifest written is the staging folder moved onto `OUT/<target>`. A build killed at any moment
+leaves either the previous complete build or none, never a manifest naming a missing file."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hpv import __version__
+from hpv.artifacts.manifest import (
+    SCHEMA_VERSION, ArtifactRecord, Manifest, StateRecord, TensorRecord, VerificationRecord,
+    write_manifest,
+)
+from hpv.calibration import CALIBRATION_SEED, HELDOUT_SEED, PoseSource, stage_data
+from hpv.compiler.backends import CompileJob, get_backend
+from hpv.compiler.verify import verify
+from hpv.errors import ConfigError, ManifestError
+from hpv.pipelines import DEFAULT_PIPELINE, PIPELINES, Pipeline
+from hpv.reference import load_pipeline
+from hpv.stages import STAGES
+from hpv.stages.checkpoint import sha256_file
+from hpv.targets import Precision, Target, get_target
+
+Progress = Callable[..., None]  # progress(message, advance=0): advance=1 when an artifact is done
+
+
+@dataclass(frozen=True)
+class CompileRequest:
+    target: str
+    stages: tuple[str, ...] = ()  # empty: every stage of the pipeline
+    precisions: tuple[str, ...] = ()  # empty: the target's default precisions
+    out: Path = Path("artifacts")
+    pipeline: str | None = None  # None: the default pipeline, or the first that has every stage asked
+    pose: Path | None = None  # calibration poses; None: seeded synthetic motion
+    weights: dict[str, str] = field(default_factory=dict)  # stage -> checkpoint path
+    small: bool = False  # every stage at its small size: smoke builds and CI
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    folder: Path
+    manifest: Manifest
+
+
+def resolve_pipeline(request: CompileRequest) -> Pipeline:
+    for name in request.stages:
+        STAGES.get(name)  # unknown stage -> error naming the valid ones
+    if request.pipeline is not None:
+        pipeline = PIPELINES.get(request.pipeline)
+        missing = [s for s in request.stages if pipeline.ref(s) is None]
+        if missing:
+            raise ConfigError(f"pipeline {pipeline.name!r} has no stage {missing[0]!r}; its stages are "
+                              f"{[r.stage for r in pipeline.stages]}")
+        return pipeline
+    candidates = [DEFAULT_PIPELINE] + [p for p in PIPELINES.names() if p != DEFAULT_PIPELINE]
+    for name in candidates:
+        pipeline = PIPELINES.get(name)
+        if all(pipeline.ref(s) is not None for s in request.stages):
+            return pipeline
+    raise ConfigError(f"no pipeline holds all of {list(request.stages)}; compile them separately")
+
+
+def resolve_precisions(target: Target, names: tuple[str, ...]) -> list[Precision]:
+    return [target.check_precision(n) for n in names] if names else list(target.default_precisions)
+
+
+def _clean_leftovers(out: Path, target: str) -> None:
+    for stale in out.glob(f".{target}.*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _swap_into_place(staging: Path, final: Path) -> None:
+    old = final.parent / f".{final.name}.old-{os.getpid()}"
+    if final.exists():
+        os.replace(final, old)
+    os.replace(staging, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _tensor_records(specs, io_sig: list[dict]) -> list[TensorRecord]:
+    """The declared interface, checked against what the artifact really holds."""
+    actual = {t["name"]: t for t in io_sig}
+    records = []
+    for spec in specs:
+        got = actual.get(spec.name)
+        if got is None:
+            raise ManifestError(f"artifact lacks declared tensor {spec.name!r} (has {sorted(actual)})")
+        if len(got["shape"]) != len(spec.shape):
+            raise ManifestError(f"tensor {spec.name!r} has rank {len(got['shape'])}, declared {len(spec.shape)}")
+        records.append(TensorRecord(name=spec.name, shape=list(got["shape"]), dtype=got["dtype"],
+                                    layout=spec.layout, value_range=spec.value_range, role=spec.role.value))
+    return records
+
+
+def compile(request: CompileRequest, progress: Progress | None = None) -> BuildResult:
+    log = progress or (lambda _msg, advance=0: None)
+    target = get_target(request.target)
+    precisions = resolve_precisions(target, request.precisions)
+    pipeline = resolve_pipeline(request)
+    stage_names = list(request.stages) or [r.stage for r in pipeline.stages]
+    backend = get_backend(target.format)
+
+    log(f"loading pipeline {pipeline.name}")
+    lp = load_pipeline(pipeline, request.weights, small=request.small)
+    calib_source = PoseSource(path=request.pose, seed=CALIBRATION_SEED, frames=24)
+    heldout_source = PoseSource(seed=HELDOUT_SEED, frames=12)
+    log(f"calibration poses: {calib_source.describe()}")
+    calib = stage_data(lp, calib_source)
+    heldout = stage_data(lp, heldout_source)
+
+    out = Path(request.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _clean_leftovers(out, target.name)
+    staging = out / f".{target.name}.staging-{os.getpid()}"
+    staging.mkdir()
+    try:
+        records = []
+        for name in stage_names:
+            stage = lp.stages[name]
+            itf = stage.interface()
+            base = staging / f".{name}.base{backend.suffix}"
+            base_notes = backend.prepare(stage, target, base, lambda s, n=name: log(f"{n}: {s}"))
+            for precision in precisions:
+                label = f"{name}.{precision.value}{backend.suffix}"
+                path = staging / label
+                shutil.copyfile(base, path)
+                job = CompileJob(stage, precision, target, calib.inputs[name])
+                notes = base_notes | backend.lower(job, path, lambda s, lb=label: log(f"{lb}: {s}"))
+                log(f"{label}: verify on {target.verified_on}")
+                result = verify(stage, backend.runner(path, target), heldout.inputs[name], artifact=label,
+                                checked_on=target.verified_on, tolerance=target.tolerance[precision],
+                                inputs=heldout.source)
+                sig = backend.io_signature(path)
+                records.append(ArtifactRecord(
+                    stage=name, params=dataclasses.asdict(stage.params), format=target.format,
+                    precision=precision.value, batch="dynamic" if target.batch == "dynamic" else target.batch[0],
+                    path=label, bytes=path.stat().st_size, sha256=sha256_file(path),
+                    inputs=_tensor_records(itf.inputs, sig["inputs"]),
+                    outputs=_tensor_records(itf.outputs, sig["outputs"]),
+                    state=[StateRecord(input=b.input, output=b.output) for b in itf.state],
+                    weights=lp.weights[name], verification=VerificationRecord(**result.to_json()),
+                    notes={k: v for k, v in notes.items() if isinstance(v, int | float | bool | str)},
+                ))
+                log(f"{label}: verified, PSNR {result.psnr_db:.1f} dB, max abs error {result.max_abs_error:.2g}", 1)
+            base.unlink()
+        manifest = Manifest(
+            schema_version=SCHEMA_VERSION, target=target.name, pipeline=pipeline.name,
+            generator=f"hpv-compile {__version__}", tool_versions=backend.tool_versions(),
+            calibration=calib.source, artifacts=records,
+        )
+        write_manifest(staging, manifest)
+        final = out / target.name
+        _swap_into_place(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return BuildResult(final, manifest)

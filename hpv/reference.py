@@ -1,0 +1,122 @@
+"""The pipeline run in PyTorch, frame by frame, with recurrent state carried: the reference that
+calibration draws realistic stage inputs from and that artifacts are verified against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from hpv.pipelines import Pipeline
+from hpv.stages import Role, Stage, build_stage
+from hpv.stages.checkpoint import load_default_weights
+
+
+def rescale(x, src: tuple[float, float], dst: tuple[float, float]):
+    """Map values from one declared range to another (e.g. tanh [-1,1] -> [0,1])."""
+    if tuple(src) == tuple(dst):
+        return x
+    return (x - src[0]) * ((dst[1] - dst[0]) / (src[1] - src[0])) + dst[0]
+
+
+@dataclass
+class LoadedPipeline:
+    pipeline: Pipeline
+    stages: dict[str, Stage]  # by stage name
+    weights: dict[str, str]  # stage name -> sha256 or "untrained"
+
+    @property
+    def generator(self) -> Stage:
+        return self.stages[self.pipeline.generator.stage]
+
+    @property
+    def refiner(self) -> Stage | None:
+        return self.stages[self.pipeline.refiner.stage] if self.pipeline.refiner else None
+
+    @property
+    def upscaler(self) -> Stage:
+        return self.stages[self.pipeline.upscaler.stage]
+
+
+def load_pipeline(pipeline: Pipeline, weights: dict[str, str] | None = None, *, small: bool = False) -> LoadedPipeline:
+    """Build every stage of `pipeline`; load `weights[stage]` where given, else shipped defaults.
+    small: every stage at its registered small size (tests, smoke builds); the small sizes of the
+    stages of one pipeline fit together."""
+    from hpv.stages import STAGES
+    from hpv.stages.checkpoint import load_weights
+
+    stages, shas = {}, {}
+    for ref in pipeline.stages:
+        params = STAGES.get(ref.stage).small if small else ref.build_params()
+        stage = build_stage(ref.stage, params)
+        path = (weights or {}).get(ref.stage)
+        shas[ref.stage] = load_weights(stage, path) if path else load_default_weights(stage)
+        stages[ref.stage] = stage
+    return LoadedPipeline(pipeline, stages, shas)
+
+
+@dataclass
+class Rollout:
+    """Every stage's inputs, frame by frame, and the pipeline's output frames."""
+
+    inputs: dict[str, list[dict[str, np.ndarray]]] = field(default_factory=dict)
+    frames: list[np.ndarray] = field(default_factory=list)
+
+
+@torch.no_grad()
+def rollout(lp: LoadedPipeline, poses: dict[int, np.ndarray], steps: int | list[int] | None = None) -> Rollout:
+    """Run the pipeline over a pose sequence rendered at each resolution it needs.
+
+    poses: resolution -> float32 [T,3,R,R] model inputs. steps: refinement steps per frame (an int
+    for all frames, a list per frame; default: cycle 0..K so every step count is represented).
+    The generator's inputs are recorded without its state (state is carried, not sampled)."""
+    gen, ref, up = lp.generator, lp.refiner, lp.upscaler
+    g_itf, u_itf = gen.interface(), up.interface()
+    g_res = g_itf.input("pose").shape[-1]
+    n = len(poses[g_res])
+    K = lp.pipeline.max_steps
+    if steps is None:
+        steps = [t % (K + 1) for t in range(n)]
+    elif isinstance(steps, int):
+        steps = [steps] * n
+    out = Rollout({name: [] for name in lp.stages})
+    state = gen.initial_state(1)
+    previous = None
+    img_range = g_itf.output("image").value_range
+    for t in range(n):
+        pose = torch.from_numpy(poses[g_res][t : t + 1])
+        out.inputs[gen.name].append({"pose": pose.numpy(), **{k: v.numpy() for k, v in state.items()}})
+        image, *new_state = gen(pose, *state.values())
+        state = dict(zip(state, new_state))
+        est = image
+        if ref is not None:
+            r_itf = ref.interface()
+            r_pose = torch.from_numpy(poses[r_itf.input("pose").shape[-1]][t : t + 1])
+            prev = previous if previous is not None else est
+            for k in range(steps[t]):
+                step = torch.full((1, 1), float(k))
+                out.inputs[ref.name].append(
+                    {"pose": r_pose.numpy(), "estimate": est.numpy(), "step": step.numpy(), "previous": prev.numpy()}
+                )
+                (est,) = ref(r_pose, est, step, prev)
+        previous = est
+        up_in = rescale(est, img_range, u_itf.input("image").value_range)
+        out.inputs[up.name].append({"image": up_in.numpy()})
+        (frame,) = up(up_in)
+        out.frames.append(frame[0].numpy())
+    return out
+
+
+def stage_rollout_inputs(lp: LoadedPipeline, stage: Stage, poses: dict[int, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """Per-frame external inputs of one stage, from a reference rollout of its pipeline."""
+    return rollout(lp, poses).inputs[stage.name]
+
+
+def pose_resolutions(lp: LoadedPipeline) -> list[int]:
+    res = set()
+    for stage in lp.stages.values():
+        for t in stage.interface().inputs:
+            if t.role is Role.POSE:
+                res.add(int(t.shape[-1]))
+    return sorted(res)

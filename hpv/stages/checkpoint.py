@@ -1,0 +1,101 @@
+"""Loading stage weights safely: safetensors, or torch.load(weights_only=True); never a pickle
+that can run code. Every mismatch names the key."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from pathlib import Path
+
+import torch
+
+from hpv.errors import CheckpointError
+from hpv.stages.base import Stage, params_tag
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+UNTRAINED = "untrained"
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorsError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorsError, OSError, ValueError, RuntimeError) as e:
+            raise CheckpointError(f"checkpoint {path} is not a valid safetensors file: {e}") from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsupported content"
+        raise CheckpointError(
+            f"checkpoint {path} holds objects other than tensors and was refused "
+            f"(weights_only loading: {first}). Re-save it as a plain state_dict or as safetensors."
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a PyTorch file: {e}") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"checkpoint {path} is not a state_dict of tensors")
+    return state
+
+
+def load_weights(stage: Stage, path: str | Path) -> str:
+    """Load a checkpoint into `stage` strictly; return the checkpoint's sha256."""
+    state = read_state_dict(path)
+    expected = stage.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
+        if unexpected:
+            parts.append(f"unexpected keys: {', '.join(unexpected[:8])}{' ...' if len(unexpected) > 8 else ''}")
+        raise CheckpointError(
+            f"checkpoint {path} does not match stage {stage.name!r} ({stage.tag}): {'; '.join(parts)}. "
+            f"Was it saved from a stage with other parameters?"
+        )
+    for k, v in expected.items():
+        if state[k].shape != v.shape:
+            raise CheckpointError(
+                f"checkpoint {path}: key {k!r} has shape {tuple(state[k].shape)}, stage {stage.name!r} "
+                f"({stage.tag}) expects {tuple(v.shape)}"
+            )
+    stage.load_state_dict(state, strict=True)
+    return sha256_file(path)
+
+
+def default_weights_path(stage: Stage) -> Path:
+    return WEIGHTS_DIR / f"{stage.name}-{params_tag(stage.params)}.safetensors"
+
+
+def load_default_weights(stage: Stage) -> str:
+    """Load the shipped trained weights for this stage and params if there are any; otherwise keep
+    the seeded initialisation. Returns the weights' sha256, or "untrained"."""
+    path = default_weights_path(stage)
+    return load_weights(stage, path) if path.is_file() else UNTRAINED
+
+
+def save_weights(stage: Stage, path: str | Path) -> str:
+    """Write the stage's weights as safetensors, atomically; return their sha256."""
+    from safetensors.torch import save
+
+    from hpv.atomic import write_bytes
+
+    data = save({k: v.contiguous() for k, v in stage.state_dict().items()})
+    write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()

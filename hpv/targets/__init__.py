@@ -1,0 +1,104 @@
+"""Silicon targets are data: one TOML spec per target under `specs/`, validated and loaded into
+frozen objects. Adding a target is adding a file."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from enum import Enum
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hpv.errors import TargetSpecError, UnknownNameError
+
+SPEC_DIR = Path(__file__).parent / "specs"
+SCHEMA_PATH = Path(__file__).parent / "target.schema.json"
+TARGET_SCHEMA_VERSION = 1
+
+
+class Precision(str, Enum):
+    FP32 = "fp32"
+    FP16 = "fp16"
+    INT8 = "int8"  # weights and activations (ONNX QDQ, LiteRT full-integer)
+
+
+class Tolerance(BaseModel):
+    """Limits an artifact's outputs must hold against its PyTorch stage on held-out inputs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    min_psnr_db: float = Field(description="minimum PSNR of image outputs, over a state-carrying rollout")
+    max_abs_error: float | None = Field(None, description="maximum absolute error of any output; null: not checked")
+
+
+class Target(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1]
+    name: str
+    description: str
+    format: str = Field(description="compiler backend that builds this target's artifacts")
+    runtime: str = Field(description="runtime the artifacts are meant for on the device")
+    compute_units: tuple[str, ...] = Field(description="execution providers / delegates, preferred first")
+    fallback: tuple[str, ...] = Field(description="order the runtime falls back in when a unit cannot run an op")
+    precisions: tuple[Precision, ...] = Field(description="precisions this target can be built in")
+    default_precisions: tuple[Precision, ...]
+    batch: Literal["dynamic"] | tuple[int, ...] = "dynamic"
+    minimums: dict[str, int | str] = Field(default_factory=dict, description="e.g. opset, iOS, Android API")
+    options: dict[str, int | float | bool | str] = Field(default_factory=dict, description="backend options")
+    tolerance: dict[Precision, Tolerance]
+    verified_on: str = Field(description="what runs the verification on the build machine")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        for p in self.default_precisions:
+            if p not in self.precisions:
+                raise ValueError(f"default precision {p.value} is not among precisions")
+        for p in self.precisions:
+            if p not in self.tolerance:
+                raise ValueError(f"precision {p.value} has no [tolerance.{p.value}] table")
+        return self
+
+    def check_precision(self, name: str) -> Precision:
+        valid = [p.value for p in self.precisions]
+        if name not in valid:
+            raise UnknownNameError(f"precision for target {self.name}", name, valid)
+        return Precision(name)
+
+
+def load_target_file(path: str | Path) -> Target:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+        target = Target.model_validate(data)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise TargetSpecError(f"target spec {path}: {e}") from None
+    except ValidationError as e:
+        raise TargetSpecError(f"target spec {path} is invalid:\n{e}") from None
+    if target.name != path.stem:
+        raise TargetSpecError(f"target spec {path} names itself {target.name!r}; the file must be {target.name}.toml")
+    return target
+
+
+@cache
+def all_targets() -> dict[str, Target]:
+    return {p.stem: load_target_file(p) for p in sorted(SPEC_DIR.glob("*.toml"))}
+
+
+def get_target(name: str) -> Target:
+    targets = all_targets()
+    if name not in targets:
+        raise UnknownNameError("target", name, targets)
+    return targets[name]
+
+
+def target_json_schema() -> dict:
+    return Target.model_json_schema()
+
+
+def write_schema(path: Path = SCHEMA_PATH) -> None:
+    from hpv.atomic import write_text
+
+    write_text(path, json.dumps(target_json_schema(), indent=2) + "\n")
