@@ -4,10 +4,10 @@ are refused), with a JSON Schema file beside this module for other languages."""
 from __future__ import annotations
 
 import json
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hpv.errors import ManifestError
 
@@ -56,7 +56,9 @@ class ArtifactRecord(_Strict):
     format: str
     precision: str
     batch: int | Literal["dynamic"]
-    path: str = Field(description="relative to the manifest's folder")
+    # Relative, inside the build folder: no leading "/", no segment starting with "." (so no "..").
+    path: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*$",
+                      description="relative to the manifest's folder")
     bytes: int = Field(ge=1)
     sha256: str = Field(pattern=SHA256)
     inputs: list[TensorRecord]
@@ -66,14 +68,6 @@ class ArtifactRecord(_Strict):
                          description='"untrained" or the sha256 of the source weights')
     verification: VerificationRecord
     notes: dict[str, int | float | bool | str] = Field(default_factory=dict)
-
-    @field_validator("path")
-    @classmethod
-    def _relative(cls, v: str) -> str:
-        p = PurePosixPath(v)
-        if p.is_absolute() or ".." in p.parts or not v:
-            raise ValueError(f"artifact path must be relative and inside the build folder, got {v!r}")
-        return v
 
 
 class Manifest(_Strict):

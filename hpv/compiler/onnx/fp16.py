@@ -28,6 +28,24 @@ def detach_consumed_outputs(model) -> int:
     return fixed
 
 
+def topological_sort(graph) -> None:
+    """Reorder nodes so each comes after its inputs' producers (the converter appends its Casts at
+    the end; ONNX Runtime tolerates that, the ONNX checker and other runtimes do not)."""
+    known = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        ready = [n for n in pending if all(i in known for i in n.input)]
+        if not ready:
+            raise ValueError(f"graph has a cycle or a dangling input near node {pending[0].name!r}")
+        for n in ready:
+            known.update(n.output)
+        ordered += ready
+        taken = {id(n) for n in ready}
+        pending = [n for n in pending if id(n) not in taken]
+    del graph.node[:]
+    graph.node.extend(ordered)
+
+
 def to_fp16(path: Path) -> dict:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
@@ -35,5 +53,6 @@ def to_fp16(path: Path) -> dict:
     model = onnx.load(str(path))
     fixed = detach_consumed_outputs(model)
     model = convert_float_to_float16(model, keep_io_types=True)
+    topological_sort(model.graph)
     onnx.save(model, str(path))
     return {"fp16_io": "float32", "state_outputs_detached": fixed}
