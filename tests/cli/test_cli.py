@@ -1,0 +1,91 @@
+"""The CLI: typed errors exit 2 with a message (never a traceback); a small build works."""
+
+import pickle
+import subprocess
+import sys
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from hpv.cli.compile import compile_command
+from hpv.cli.main import cli
+
+
+def run(*args, command=compile_command):
+    return CliRunner().invoke(command, list(args))
+
+
+def test_list_targets_and_stages():
+    r = run("--list-targets")
+    assert r.exit_code == 0 and "onnx-cpu" in r.output and "onnx-webgpu" in r.output
+    r = run("--list-stages")
+    assert r.exit_code == 0 and all(s in r.output for s in ("pix2pix_lstm", "fire_gen", "refiner"))
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--target", "onnx-cpuu"], "Did you mean 'onnx-cpu'"),
+    (["--target", "coreml-xyz"], "Valid targets: onnx-cpu, onnx-webgpu"),
+    (["--target", "onnx-cpu", "--stage", "fire_gn"], "Did you mean 'fire_gen'"),
+    (["--target", "onnx-cpu", "--precision", "in8"], "Did you mean 'int8'"),
+    (["--target", "onnx-webgpu", "--precision", "int8"], "fp16"),
+    (["--target", "onnx-cpu", "--pipeline", "fancy"], "unknown pipeline"),
+    (["--target", "onnx-cpu", "--weights", "fire_gen"], "STAGE=PATH"),
+])
+def test_bad_names_exit_2_with_the_valid_ones(tmp_path, args, expected):
+    r = run(*args, "--out", str(tmp_path), "--small")
+    assert r.exit_code == 2, r.output
+    assert expected in " ".join(r.output.split())
+    assert "Traceback" not in r.output
+    assert not (tmp_path / "onnx-cpu").exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"not a pose file at all", "truncate"])
+def test_corrupt_or_truncated_pose_exits_2(tmp_path, pose_file, content):
+    bad = tmp_path / "bad.pose"
+    data = pose_file.read_bytes()
+    bad.write_bytes(data[: len(data) * 2 // 3] if content == "truncate" else content)
+    r = run("--target", "onnx-cpu", "--small", "--pose", str(bad), "--out", str(tmp_path))
+    assert r.exit_code == 2, r.output
+    assert str(bad) in " ".join(r.output.split()).replace(" ", "") or "bad.pose" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_checkpoint_with_missing_keys_exits_2(tmp_path):
+    from hpv.stages import STAGES, build_stage
+
+    state = build_stage("fire_gen", STAGES.get("fire_gen").small).state_dict()
+    state.pop("head.bias")
+    torch.save(state, tmp_path / "gen.pt")
+    r = run("--target", "onnx-cpu", "--small", "--stage", "fire_gen",
+            "--weights", f"fire_gen={tmp_path / 'gen.pt'}", "--out", str(tmp_path))
+    assert r.exit_code == 2 and "missing keys: head.bias" in r.output
+
+
+class _Code:
+    def __reduce__(self):
+        return (print, ("pickle ran code",))
+
+
+def test_pickle_checkpoint_with_code_exits_2(tmp_path):
+    with open(tmp_path / "evil.pt", "wb") as f:
+        pickle.dump({"x": _Code()}, f)
+    r = run("--target", "onnx-cpu", "--small", "--stage", "fire_gen",
+            "--weights", f"fire_gen={tmp_path / 'evil.pt'}", "--out", str(tmp_path))
+    assert r.exit_code == 2 and "refused" in r.output
+    assert "pickle ran code" not in r.output
+
+
+def test_hpv_compile_builds_and_hpv_compile_is_the_same_command(tmp_path):
+    r = run("compile", "--target", "onnx-cpu", "--small", "--stage", "fire_upscaler",
+            "--precision", "fp32", "--out", str(tmp_path), command=cli)
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "onnx-cpu" / "manifest.json").is_file()
+    assert (tmp_path / "onnx-cpu" / "fire_upscaler.fp32.onnx").is_file()
+
+
+def test_console_script_reports_errors_without_traceback():
+    proc = subprocess.run([sys.executable, "-c", "from hpv.cli.compile import main; main()",
+                           "--target", "nope"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "unknown target 'nope'" in proc.stderr and "Traceback" not in proc.stderr
