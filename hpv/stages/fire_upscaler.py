@@ -1,11 +1,14 @@
-"""The small upscaler: low resolution (64/128) -> 512/768. A bilinear base plus a residual
-predicted at the low resolution and placed by depth-to-space, so almost all work stays small."""
+"""The small upscaler: low resolution (64/128) -> 512/768. Every layer runs at the low resolution;
+one depth-to-space places the sub-pixels. The last 1x1 conv also sees the input image and starts
+out copying it to every sub-pixel (a nearest-neighbour base the residual is learned on), so the
+full-resolution graph is just DepthToSpace + Clip: no Resize, whose sampling conventions differ
+between runtimes, and no full-resolution add."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch.nn.functional as F
+import torch
 from torch import nn
 
 from hpv.errors import ConfigError
@@ -49,9 +52,13 @@ class FireUpscaler(Stage):
             nn.Conv2d(3, c, 3, padding=1), nn.ReLU(),
             nn.Conv2d(c, c, 3, padding=1), nn.ReLU(),
             nn.Conv2d(c, 16, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(16, 3 * s * s, 1),
-            nn.PixelShuffle(s),
         )
+        self.subpixels = nn.Conv2d(16 + 3, 3 * s * s, 1)
+        with torch.no_grad():  # input channel k -> sub-pixel channels k*s*s .. (k+1)*s*s - 1
+            self.subpixels.weight[:, 16:].zero_()
+            for k in range(3):
+                self.subpixels.weight[k * s * s:(k + 1) * s * s, 16 + k] = 1.0
+        self.shuffle = nn.PixelShuffle(s)
 
     def interface(self) -> StageInterface:
         p = self.params
@@ -64,6 +71,5 @@ class FireUpscaler(Stage):
         )
 
     def forward(self, image):
-        base = F.interpolate(image, scale_factor=float(self.params.scale), mode="bilinear",
-                             align_corners=False)
-        return ((base + self.body(image)).clamp(0.0, 1.0),)
+        x = self.subpixels(torch.cat([self.body(image), image], dim=1))
+        return (self.shuffle(x).clamp(0.0, 1.0),)
