@@ -79,3 +79,7 @@ class VerificationError(HpvError):
             f"{artifact}: verification failed: {metric} = {measured:.4g}, required {relation} "
             f"{tolerance:.4g}{'; ' + detail if detail else ''}"
         )
+
+
+class DataError(HpvError):
+    """Training or evaluation data (a video, a video/pose pair) that cannot be read or does not match."""

@@ -39,19 +39,25 @@ class LoadedPipeline:
         return self.stages[self.pipeline.upscaler.stage]
 
 
-def load_pipeline(pipeline: Pipeline, weights: dict[str, str] | None = None, *, small: bool = False) -> LoadedPipeline:
+def load_pipeline(pipeline: Pipeline, weights: dict[str, str] | None = None, *, small: bool = False,
+                  shipped: bool = True) -> LoadedPipeline:
     """Build every stage of `pipeline`; load `weights[stage]` where given, else shipped defaults.
     small: every stage at its registered small size (tests, smoke builds); the small sizes of the
-    stages of one pipeline fit together."""
+    stages of one pipeline fit together. shipped=False: seeded initialisation (training starts there)."""
     from hpv.stages import STAGES
     from hpv.stages.checkpoint import load_weights
+
+    from hpv.stages.checkpoint import UNTRAINED
 
     stages, shas = {}, {}
     for ref in pipeline.stages:
         params = STAGES.get(ref.stage).small if small else ref.build_params()
         stage = build_stage(ref.stage, params)
         path = (weights or {}).get(ref.stage)
-        shas[ref.stage] = load_weights(stage, path) if path else load_default_weights(stage)
+        if path:
+            shas[ref.stage] = load_weights(stage, path)
+        else:
+            shas[ref.stage] = load_default_weights(stage) if shipped else UNTRAINED
         stages[ref.stage] = stage
     return LoadedPipeline(pipeline, stages, shas)
 

@@ -7,6 +7,7 @@ import click
 
 from hpv import __version__
 from hpv.cli.compile import compile_command
+from hpv.cli.train import train_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,6 +17,7 @@ def cli() -> None:
 
 
 cli.add_command(compile_command)
+cli.add_command(train_command)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import struct
+from dataclasses import dataclass
 
 import numpy as np
 from pose_format import Pose
@@ -97,13 +98,27 @@ def read_pose(source: PoseSource) -> Pose:
     return pose
 
 
-def load_sequence(source: PoseSource | Pose, person: int = 0) -> PoseSequence:
-    """Reduce to the app's 178 points, take one person, and normalize into the 512x512 frame.
+@dataclass(frozen=True)
+class NormalizationTransform:
+    """The sequence-level map from a pose file's pixels (the source video's pixel space, size
+    `header.dimensions`) into the app's 512x512 frame: `normalized = raw * scale + offset`, the same
+    for x and y and for every frame. z is scaled by `scale` too, around `center_z`."""
 
-    Shoulder midpoint -> (256, 256), shoulder width -> 204.8 px, using the median over frames where
-    both shoulders are seen: one transform for the whole sequence, so normalizing adds no jitter.
-    z (MediaPipe: in units of the image width) is scaled to pixels alongside x and y.
-    """
+    scale: float
+    offset_x: float
+    offset_y: float
+    center_z: float = 0.0
+
+    def apply(self, xy: np.ndarray) -> np.ndarray:
+        """Raw pixel coordinates [..., 2] -> the 512 frame."""
+        return np.asarray(xy, np.float64) * self.scale + (self.offset_x, self.offset_y)
+
+    def invert(self, xy: np.ndarray) -> np.ndarray:
+        """512-frame coordinates [..., 2] -> raw pixel coordinates of the source video."""
+        return (np.asarray(xy, np.float64) - (self.offset_x, self.offset_y)) / self.scale
+
+
+def _normalize(source: PoseSource | Pose, person: int) -> tuple[PoseSequence, NormalizationTransform]:
     label = "<pose>" if isinstance(source, Pose) else "<bytes>" if isinstance(source, bytes) else str(source)
     pose = source if isinstance(source, Pose) else read_pose(source)
     problem = holistic_problem(pose.header)
@@ -136,9 +151,32 @@ def load_sequence(source: PoseSource | Pose, person: int = 0) -> PoseSequence:
     scale = SHOULDER_WIDTH / width
     points = (points - center) * scale + np.array([*SHOULDER_CENTER, 0.0])
     points[~seen] = 0.0
-    return PoseSequence(
+    sequence = PoseSequence(
         points=points.astype(np.float32),
         confidence=np.where(seen, conf, 0.0).astype(np.float32),
         fps=float(pose.body.fps),
         layout=layout,
     )
+    transform = NormalizationTransform(
+        scale=float(scale),
+        offset_x=float(SHOULDER_CENTER[0] - center[0] * scale),
+        offset_y=float(SHOULDER_CENTER[1] - center[1] * scale),
+        center_z=float(center[2]),
+    )
+    return sequence, transform
+
+
+def load_sequence(source: PoseSource | Pose, person: int = 0) -> PoseSequence:
+    """Reduce to the app's 178 points, take one person, and normalize into the 512x512 frame.
+
+    Shoulder midpoint -> (256, 256), shoulder width -> 204.8 px, using the median over frames where
+    both shoulders are seen: one transform for the whole sequence, so normalizing adds no jitter.
+    z (MediaPipe: in units of the image width) is scaled to pixels alongside x and y.
+    """
+    return _normalize(source, person)[0]
+
+
+def normalization_transform(source: PoseSource | Pose, person: int = 0) -> NormalizationTransform:
+    """The transform `load_sequence` applies to this pose's x, y: apply it to the source video's
+    frames to crop and frame them exactly as the pose is normalized."""
+    return _normalize(source, person)[1]

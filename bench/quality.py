@@ -1,0 +1,72 @@
+"""Image quality of the trained default pipeline (k = 0..K refinement steps) against the trained
+baseline, on the held-out test split, at the 768x768 output (not a test).
+
+  python bench/quality.py [--runs runs] [--config cpu]
+
+Weights: the default pipeline's shipped weights (`hpv train --install` put them in the package),
+unless --runs holds a newer default run; the baseline's from `RUNS/baseline/weights/` (made by
+`hpv train --pipeline baseline --config cpu --out RUNS`; trained here if missing). Data: the same
+config's test split (sequences neither pipeline trained on), from the run folder's data cache.
+Each row runs the PyTorch pipeline frame by frame, state carried, and compares every output frame
+with the ground truth: PSNR, SSIM, and flicker (frame-to-frame change of the output minus that of
+the ground truth; positive = jitter). Ends with `psnr_default_minus_baseline_db: <value>` (default
+at k = K minus baseline)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from hpv.pipelines import PIPELINES
+from hpv.reference import load_pipeline
+from hpv.training.cascade import shared_resolutions, train_pipeline
+from hpv.training.config import CONFIGS
+from hpv.training.data import build_dataset
+from hpv.training.evaluate import evaluate_pipeline
+
+
+def weights_in(folder: Path) -> dict[str, str]:
+    return {p.name.split("-")[0]: str(p) for p in sorted(folder.glob("*.safetensors"))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=Path, default=Path("runs"))
+    ap.add_argument("--config", default="cpu")
+    ap.add_argument("--default-run", action="store_true", help="default weights from RUNS/default, not the package")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    cfg = CONFIGS.get(args.config)
+    data = build_dataset(cfg.data, shared_resolutions("default", "baseline"), cache_dir=args.runs / "data-cache")
+    test = data.test
+    print(f"test split: {len(test)} sequences, {sum(s.num_frames for s in test)} frames "
+          f"({', '.join(s.id for s in test)})")
+
+    base_dir = args.runs / "baseline" / "weights"
+    if not list(base_dir.glob("*.safetensors")):
+        print(f"no baseline weights in {base_dir}: training the baseline ({args.config} config)")
+        train_pipeline("baseline", cfg, args.runs / "baseline", dataset=data)
+    baseline = load_pipeline(PIPELINES.get("baseline"), weights_in(base_dir))
+    default_weights = weights_in(args.runs / "default" / "weights") if args.default_run else None
+    default = load_pipeline(PIPELINES.get("default"), default_weights)
+    for lp in (default, baseline):
+        print(f"{lp.pipeline.name}: " + ", ".join(f"{n} {w[:12]}" for n, w in lp.weights.items()))
+
+    rows = [evaluate_pipeline(baseline, test, 0)]
+    rows += [evaluate_pipeline(default, test, k) for k in range(default.pipeline.max_steps + 1)]
+    print(f"\n{'pipeline':10} {'k':>2} {'PSNR dB':>8} {'SSIM':>7} {'flicker':>8}")
+    for r in rows:
+        k = "-" if r.pipeline == "baseline" else str(r.steps)
+        print(f"{r.pipeline:10} {k:>2} {r.psnr_db:8.2f} {r.ssim:7.4f} {r.flicker:+8.4f}")
+    steps = rows[1:]
+    gains = [b.psnr_db - a.psnr_db for a, b in zip(steps, steps[1:])]
+    print("\nPSNR change per refinement step: " + ", ".join(f"k{k}->{k + 1} {g:+.2f} dB" for k, g in enumerate(gains)))
+    if any(g <= 0 for g in gains):
+        print("note: not every refinement step improves PSNR (see the steps with a change <= 0)")
+    print(f"run time {time.perf_counter() - t0:.0f} s")
+    print(f"psnr_default_minus_baseline_db: {steps[-1].psnr_db - rows[0].psnr_db:.2f}")
+
+
+if __name__ == "__main__":
+    main()

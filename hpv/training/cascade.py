@@ -1,0 +1,283 @@
+"""The cascade, trained on real and predicted data: the generator on ground truth (clips, state
+carried, temporal term); then refinement step k on the estimates that the generator and steps
+< k really produce; then the upscaler on predicted low-resolution frames against high-resolution
+ground truth. The baseline (pix2pix_lstm + espcn_x3) trains the same way without refiners."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hpv.metrics import psnr
+from hpv.pipelines import PIPELINES
+from hpv.reference import LoadedPipeline, load_pipeline, rescale
+from hpv.stages import Stage
+from hpv.stages.checkpoint import save_weights
+from hpv.training.config import Budget, TrainConfig
+from hpv.training.data import Dataset, Resolutions, Sequence, build_dataset
+from hpv.training.loop import Phase, Reporter, run_phase
+from hpv.training.losses import PatchGAN, gan_loss, l1, temporal
+
+
+def signed(u8: np.ndarray) -> torch.Tensor:
+    """uint8 [...,H,W,3] -> float [...,3,H,W] in [-1,1] (the generator's input and output range)."""
+    t = torch.from_numpy(np.ascontiguousarray(u8)).float()
+    return (t / 127.5 - 1.0).movedim(-1, -3)
+
+
+def unit(u8: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(u8)).float().div(255.0).movedim(-1, -3)
+
+
+def resolution_of(stage: Stage, name: str = "pose") -> int:
+    return int(stage.interface().input(name).shape[-1])
+
+
+# --- generator -----------------------------------------------------------------------------
+
+def rollout_generator(gen: Stage, poses: torch.Tensor) -> torch.Tensor:
+    """poses [B,L,3,R,R] -> images [B,L,3,R,R], state carried from zeros."""
+    state = list(gen.initial_state(poses.shape[0]).values())
+    outs = []
+    for t in range(poses.shape[1]):
+        image, *state = gen(poses[:, t], *state)
+        outs.append(image)
+    return torch.stack(outs, dim=1)
+
+
+@torch.no_grad()
+def predict_generator(gen: Stage, seqs: list[Sequence]) -> list[torch.Tensor]:
+    r = resolution_of(gen)
+    return [rollout_generator(gen, signed(s.pose[r])[None])[0].half() for s in seqs]
+
+
+def generator_phase(name: str, gen: Stage, data: Dataset, b: Budget, cfg: TrainConfig) -> Phase:
+    r = resolution_of(gen)
+    train = data.train
+    opt = torch.optim.Adam(gen.parameters(), lr=b.lr, betas=(0.5, 0.999))
+    models, optims = {"stage": gen}, {"stage": opt}
+    disc = None
+    if cfg.adversarial_weight > 0:
+        disc = PatchGAN(width=32)
+        models["disc"], optims["disc"] = disc, torch.optim.Adam(disc.parameters(), lr=b.lr, betas=(0.5, 0.999))
+
+    def step(_i: int, g: torch.Generator) -> dict[str, float]:
+        seq_idx = torch.randint(len(train), (b.batch,), generator=g).tolist()
+        clips = []
+        for k in seq_idx:
+            T = train[k].num_frames
+            start = int(torch.randint(max(1, T - b.clip + 1), (1,), generator=g))
+            clips.append(slice(start, min(T, start + b.clip)))
+        L = min(c.stop - c.start for c in clips)
+        poses = torch.stack([signed(train[k].pose[r][c][:L]) for k, c in zip(seq_idx, clips)])
+        target = torch.stack([signed(train[k].target[r][c][:L]) for k, c in zip(seq_idx, clips)])
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(2**31, (1,), generator=g)))  # dropout masks
+            pred = rollout_generator(gen, poses)
+        loss_l1 = l1(pred, target)
+        loss = loss_l1 + (cfg.temporal_weight * temporal(pred, target) if L > 1 else 0.0)
+        out = {"l1": loss_l1.item()}
+        if disc is not None:
+            cond, fake = poses.flatten(0, 1), pred.flatten(0, 1)
+            loss = loss + cfg.adversarial_weight * gan_loss(disc(cond, fake), True)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if disc is not None:
+            d_loss = 0.5 * (gan_loss(disc(cond, target.flatten(0, 1)), True) + gan_loss(disc(cond, fake.detach()), False))
+            optims["disc"].zero_grad()
+            d_loss.backward()
+            optims["disc"].step()
+            out["d_loss"] = d_loss.item()
+        return {"loss": loss.item(), **out}
+
+    def validate() -> dict[str, float]:
+        preds = predict_generator(gen, data.val)
+        return {"val_psnr_db": _psnr_signed(preds, data.val, r)}
+
+    return Phase(name, models, optims, b.steps, step, validate, {"budget": repr(b), "stage": gen.tag})
+
+
+def _psnr_signed(preds: list[torch.Tensor], seqs: list[Sequence], r: int) -> float:
+    p = torch.cat([x.float() for x in preds]).numpy()
+    t = torch.cat([signed(s.target[r]) for s in seqs]).numpy()
+    return psnr(p, t, 2.0)
+
+
+# --- refiner -------------------------------------------------------------------------------
+
+@torch.no_grad()
+def refine(ref: Stage, seqs: list[Sequence], est: list[torch.Tensor], k: int) -> list[torch.Tensor]:
+    """Apply refinement step k to every frame's estimate (the previous frame's estimate at the
+    same step stands in for the previous output, as at run time)."""
+    r = resolution_of(ref)
+    out = []
+    for s, e in zip(seqs, est):
+        e = e.float()
+        prev = torch.cat([e[:1], e[:-1]])
+        step = torch.full((len(e), 1), float(k))
+        (new,) = ref(signed(s.pose[r]), e, step, prev)
+        out.append(new.half())
+    return out
+
+
+def refiner_phase(name: str, ref: Stage, data: Dataset, train_est: list[list[torch.Tensor]],
+                  val_est: list[torch.Tensor], k: int, b: Budget, opt: torch.optim.Optimizer) -> Phase:
+    """Step k: inputs are the estimates after steps 0..k (replayed so earlier steps are kept)."""
+    r = resolution_of(ref)
+    train = data.train
+
+    def step(_i: int, g: torch.Generator) -> dict[str, float]:
+        seq_idx = torch.randint(len(train), (b.batch,), generator=g).tolist()
+        steps = torch.randint(k + 1, (b.batch,), generator=g).tolist()
+        pose, est, prev, tgt = [], [], [], []
+        for s, j in zip(seq_idx, steps):
+            t = int(torch.randint(train[s].num_frames, (1,), generator=g))
+            e = train_est[j][s]
+            pose.append(signed(train[s].pose[r][t]))
+            est.append(e[t].float())
+            prev.append(e[max(t - 1, 0)].float())
+            tgt.append(signed(train[s].target[r][t]))
+        (pred,) = ref(torch.stack(pose), torch.stack(est), torch.tensor(steps, dtype=torch.float32)[:, None],
+                      torch.stack(prev))
+        loss = l1(pred, torch.stack(tgt))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return {"loss": loss.item()}
+
+    def validate() -> dict[str, float]:
+        return {"val_psnr_db": _psnr_signed(refine(ref, data.val, val_est, k), data.val, r)}
+
+    return Phase(name, {"stage": ref}, {"stage": opt}, b.steps, step, validate, {"budget": repr(b), "stage": ref.tag})
+
+
+# --- upscaler ------------------------------------------------------------------------------
+
+def upscaler_phase(name: str, up: Stage, data: Dataset, train_est: list[list[torch.Tensor]],
+                   val_est: list[torch.Tensor], b: Budget, src_range) -> Phase:
+    itf = up.interface()
+    r_in, s = int(itf.input("image").shape[-1]), itf.scale
+    r_out = r_in * s
+    dst_range = itf.input("image").value_range
+    hr = [i for i, q in enumerate(data.train) if r_out in q.target]
+    if not hr:
+        raise ValueError(f"no training sequence has {r_out}x{r_out} ground truth for {up.name}")
+    opt = torch.optim.Adam(up.parameters(), lr=b.lr)
+    c = b.crop or r_in
+
+    def step(_i: int, g: torch.Generator) -> dict[str, float]:
+        xs, ys = [], []
+        for _ in range(b.batch):
+            q = hr[int(torch.randint(len(hr), (1,), generator=g))]
+            j = int(torch.randint(len(train_est), (1,), generator=g))
+            t = int(torch.randint(data.train[q].num_frames, (1,), generator=g))
+            y0, x0 = (int(v) for v in torch.randint(r_in - c + 1, (2,), generator=g))
+            lr = rescale(train_est[j][q][t].float(), src_range, dst_range)
+            xs.append(lr[:, y0:y0 + c, x0:x0 + c])
+            ys.append(unit(data.train[q].target[r_out][t, y0 * s:(y0 + c) * s, x0 * s:(x0 + c) * s]))
+        (pred,) = up(torch.stack(xs))
+        loss = l1(pred, torch.stack(ys))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return {"loss": loss.item()}
+
+    @torch.no_grad()
+    def validate() -> dict[str, float]:
+        seqs = [(q, e) for q, e in zip(data.val, val_est) if r_out in q.target]
+        if not seqs:
+            return {}
+        preds = [up(rescale(e.float(), src_range, dst_range))[0].numpy() for _, e in seqs]
+        targets = [unit(q.target[r_out]).numpy() for q, _ in seqs]
+        return {"val_psnr_db": psnr(np.concatenate(preds), np.concatenate(targets), 1.0)}
+
+    return Phase(name, {"stage": up}, {"stage": opt}, b.steps, step, validate, {"budget": repr(b), "stage": up.tag})
+
+
+# --- the whole cascade ---------------------------------------------------------------------
+
+@dataclass
+class TrainResult:
+    pipeline: LoadedPipeline
+    weights: dict[str, Path]
+    history: list[dict] = field(default_factory=list)
+
+
+def resolutions_for(lp: LoadedPipeline) -> Resolutions:
+    gen_r = resolution_of(lp.generator)
+    up_itf = lp.upscaler.interface()
+    return Resolutions(pose=(gen_r,), target=(gen_r,), hr=int(up_itf.output("upscaled").shape[-1]))
+
+
+def shared_resolutions(*pipelines: str) -> Resolutions:
+    """One dataset serving several pipelines (the default and the baseline train on the same pairs)."""
+    rs = [resolutions_for(load_pipeline(PIPELINES.get(p), shipped=False)) for p in dict.fromkeys(pipelines)]
+    hrs = {r.hr for r in rs}
+    if len(hrs) > 1:
+        raise ValueError(f"pipelines {pipelines} have different output sizes {sorted(hrs)}")
+    return Resolutions(pose=tuple(sorted({x for r in rs for x in r.pose})),
+                       target=tuple(sorted({x for r in rs for x in r.target})), hr=hrs.pop())
+
+
+def train_pipeline(pipeline: str, cfg: TrainConfig, out: Path, *, dataset: Dataset | None = None,
+                   cache_dir: Path | None = None, pairs=(), reporter: Reporter | None = None,
+                   small: bool = False) -> TrainResult:
+    """Train every stage of `pipeline` in cascade order; resumable from `out` (a run stopped at
+    any point and started again with the same arguments ends with the same weights).
+    small: the stages at their small sizes (tests)."""
+    reporter = reporter or Reporter()
+    out = Path(out)
+    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    lp = load_pipeline(PIPELINES.get(pipeline), shipped=False, small=small)  # seeded initialisation
+    torch.manual_seed(cfg.seed)
+    if dataset is None:
+        reporter.log("rendering training data")
+        dataset = build_dataset(cfg.data, resolutions_for(lp), pairs=pairs, cache_dir=cache_dir)
+    hist_path = out / "history.json"
+    history: list[dict] = json.loads(hist_path.read_text()) if hist_path.is_file() else []
+    ck = out / "checkpoints"
+    kw = {"eval_every": cfg.eval_every, "checkpoint_every": cfg.checkpoint_every, "reporter": reporter,
+          "history": history}
+    baseline = lp.refiner is None and pipeline == "baseline"
+    gb = cfg.baseline_generator if baseline else cfg.generator
+    ub = cfg.baseline_upscaler if baseline else cfg.upscaler
+
+    gen = lp.generator
+    run_phase(generator_phase("generator", gen, dataset, gb, cfg), ck, cfg.seed, **kw)
+    train_est = [predict_generator(gen, dataset.train)]  # train_est[j]: estimates after j steps
+    val0 = predict_generator(gen, dataset.val)
+    val_est = val0
+    if lp.refiner is not None:
+        ref = lp.refiner
+        opt = torch.optim.Adam(ref.parameters(), lr=cfg.refiner.lr)
+        for k in range(lp.pipeline.max_steps):
+            run_phase(refiner_phase(f"refiner-step{k}", ref, dataset, train_est, val_est, k, cfg.refiner, opt),
+                      ck, cfg.seed + 1 + k, **kw)
+            # What steps 0..k now really produce (the weights changed): step k+1 trains on it.
+            train_est, val_est = train_est[:1], val0
+            for j in range(k + 1):
+                train_est.append(refine(ref, dataset.train, train_est[j], j))
+                val_est = refine(ref, dataset.val, val_est, j)
+    src = gen.interface().output("image").value_range
+    run_phase(upscaler_phase("upscaler", lp.upscaler, dataset, train_est, val_est, ub, src), ck,
+              cfg.seed + 100, **kw)
+
+    weights = {}
+    for name, stage in lp.stages.items():
+        path = out / "weights" / f"{name}-{stage.tag}.safetensors"
+        lp.weights[name] = save_weights(stage, path)
+        weights[name] = path
+    from hpv.atomic import write_json
+
+    seen, dedup = set(), []
+    for h in history:
+        if (h["phase"], h["step"]) not in seen:
+            seen.add((h["phase"], h["step"]))
+            dedup.append(h)
+    write_json(hist_path, dedup)
+    return TrainResult(lp, weights, dedup)

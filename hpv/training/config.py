@@ -1,0 +1,100 @@
+"""Training configs: frozen, named, registered. `cpu` trains the default pipeline on this 2-core
+machine in tens of minutes; `gpu` is the larger run for a machine with an accelerator."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from hpv.errors import ConfigError
+from hpv.registry import Registry
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    synthetic_sequences: int = 48  # seeded synthetic signing, used when real poses are absent or too few
+    frames: int = 40  # frames per synthetic sequence; real sequences are cut to at most this
+    real: bool = True  # use the fingerspelling poses of `spoken-to-signed` when installed
+    max_real: int = 0  # real sequences to use at most (0: none)
+    hr_sequences: int = 12  # training sequences that also get 768x768 ground truth (upscaler)
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.synthetic_sequences + self.max_real < 10:
+            raise ConfigError("data: need at least 10 sequences to split into train / val / test")
+
+
+@dataclass(frozen=True)
+class Budget:
+    steps: int
+    batch: int
+    clip: int = 1  # frames per clip; > 1 trains a recurrent stage with its state carried
+    lr: float = 2e-3
+    crop: int = 0  # low-resolution crop side for upscalers (0: whole frame)
+
+    def __post_init__(self):
+        if self.steps < 0 or self.batch < 1 or self.clip < 1 or self.lr <= 0:
+            raise ConfigError(f"budget {self}: steps >= 0, batch >= 1, clip >= 1, lr > 0")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    name: str
+    data: DataConfig
+    generator: Budget
+    refiner: Budget  # per refinement step k: step k trains on what steps < k produce
+    upscaler: Budget
+    baseline_generator: Budget
+    baseline_upscaler: Budget
+    temporal_weight: float = 0.5
+    adversarial_weight: float = 0.0  # PatchGAN; 0 turns it off (CPU default)
+    eval_every: int = 200
+    checkpoint_every: int = 100
+    seed: int = 0
+
+    def scaled(self, factor: float) -> TrainConfig:
+        """Every step count times `factor` (at least 1): quick runs and tests."""
+        def s(b: Budget) -> Budget:
+            return dataclasses.replace(b, steps=max(1, int(b.steps * factor)))
+        return dataclasses.replace(
+            self, generator=s(self.generator), refiner=s(self.refiner), upscaler=s(self.upscaler),
+            baseline_generator=s(self.baseline_generator), baseline_upscaler=s(self.baseline_upscaler),
+            eval_every=max(1, int(self.eval_every * factor)),
+            checkpoint_every=max(1, int(self.checkpoint_every * factor)))
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+CONFIGS: Registry[TrainConfig] = Registry("training config")
+
+CONFIGS.add("cpu", TrainConfig(
+    name="cpu",
+    data=DataConfig(),
+    generator=Budget(steps=1500, batch=4, clip=4, lr=2e-3),
+    refiner=Budget(steps=500, batch=8, lr=1e-3),
+    upscaler=Budget(steps=600, batch=8, lr=1e-3, crop=32),
+    baseline_generator=Budget(steps=300, batch=2, clip=2, lr=2e-4),
+    baseline_upscaler=Budget(steps=600, batch=8, lr=1e-3, crop=32),
+))
+CONFIGS.add("gpu", TrainConfig(
+    name="gpu",
+    data=DataConfig(synthetic_sequences=200, frames=64, max_real=600, hr_sequences=80),
+    generator=Budget(steps=20000, batch=16, clip=8, lr=2e-3),
+    refiner=Budget(steps=5000, batch=32, lr=1e-3),
+    upscaler=Budget(steps=8000, batch=16, lr=1e-3, crop=48),
+    baseline_generator=Budget(steps=20000, batch=8, clip=8, lr=2e-4),
+    baseline_upscaler=Budget(steps=8000, batch=16, lr=1e-3, crop=48),
+    adversarial_weight=0.01,
+    eval_every=1000, checkpoint_every=500,
+))
+CONFIGS.add("tiny", TrainConfig(  # tests: seconds, not minutes
+    name="tiny",
+    data=DataConfig(synthetic_sequences=10, frames=6, real=False, hr_sequences=2),
+    generator=Budget(steps=6, batch=2, clip=3),
+    refiner=Budget(steps=4, batch=2),
+    upscaler=Budget(steps=4, batch=2, crop=8),
+    baseline_generator=Budget(steps=3, batch=1, clip=2, lr=2e-4),
+    baseline_upscaler=Budget(steps=3, batch=2, crop=8),
+    eval_every=3, checkpoint_every=2,
+))

@@ -1,0 +1,153 @@
+"""(pose, person frame) pairs for training and evaluation, split by sequence.
+
+Sources, in order: the user's own video + `.pose` pairs; the fingerspelling poses of
+`spoken-to-signed` (optional); seeded synthetic signing. Ground truth for poses without video is
+the procedural signer drawn on the green screen. Everything is deterministic given the config;
+built data is cached on disk, keyed by what it was built from."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hpv.training.config import DataConfig
+
+CACHE_VERSION = 1
+
+
+@dataclass
+class Sequence:
+    id: str
+    pose: dict[int, np.ndarray]  # resolution -> conditioning images uint8 [T,R,R,3]
+    target: dict[int, np.ndarray]  # resolution -> ground-truth person frames uint8 [T,R,R,3]
+
+    @property
+    def num_frames(self) -> int:
+        return len(next(iter(self.pose.values())))
+
+
+@dataclass
+class Dataset:
+    train: list[Sequence] = field(default_factory=list)
+    val: list[Sequence] = field(default_factory=list)
+    test: list[Sequence] = field(default_factory=list)
+
+    def split(self, name: str) -> list[Sequence]:
+        return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class Resolutions:
+    pose: tuple[int, ...]  # conditioning images
+    target: tuple[int, ...]  # ground truth for every sequence
+    hr: int | None = None  # ground truth only for val, test and the first `hr_sequences` training sequences
+
+
+def assign_splits(ids: list[str]) -> dict[str, str]:
+    """Split by sequence, stable under adding sequences: order by a hash of the id; the first
+    tenth (at least one) is test, the next tenth (at least one) val, the rest train."""
+    order = sorted(ids, key=lambda i: (zlib.crc32(i.encode()), i))
+    n = max(1, len(order) // 10)
+    return {i: "test" if k < n else "val" if k < 2 * n else "train" for k, i in enumerate(order)}
+
+
+def _pose_sequences(cfg: DataConfig):
+    from hpv.pose import default_sequence
+
+    seqs = []
+    if cfg.real and cfg.max_real > 0:
+        from hpv.data.real_poses import real_sequences
+
+        for name, seq in real_sequences(limit=cfg.max_real):
+            if seq.num_frames >= 4:
+                start = max(0, (seq.num_frames - cfg.frames) // 2)
+                seqs.append((f"real/{name}", seq.frames(start, start + cfg.frames)))
+    for i in range(cfg.synthetic_sequences):
+        seqs.append((f"synthetic/{cfg.seed}/{i}", default_sequence(num_frames=cfg.frames, seed=cfg.seed * 100_003 + i)))
+    return seqs
+
+
+def _cache_key(cfg: DataConfig, res: Resolutions, pairs: list[tuple[Path, Path]]) -> str:
+    blob = json.dumps({"v": CACHE_VERSION, "cfg": asdict(cfg), "res": asdict(res),
+                       "pairs": [(str(v), str(p), Path(v).stat().st_mtime_ns) for v, p in pairs]}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def build_dataset(cfg: DataConfig, res: Resolutions, *, pairs: list[tuple[Path, Path]] = (),
+                  cache_dir: Path | None = None, progress=None) -> Dataset:
+    """Render every sequence at the resolutions asked; load from `cache_dir` when built before."""
+    pairs = list(pairs)
+    cache = Path(cache_dir) / f"data-{_cache_key(cfg, res, pairs)}.npz" if cache_dir else None
+    if cache and cache.is_file():
+        return _load(cache)
+    from hpv.data.signer import render_signer
+    from hpv.pose import render
+
+    items: list[tuple[str, object, dict[int, np.ndarray] | None]] = []
+    for video, pose in pairs:
+        from hpv.data.video import load_pairs
+
+        frames = {}
+        for r in (*res.target, *((res.hr,) if res.hr else ())):
+            seq, frames[r] = load_pairs(video, pose, r)
+        items.append((f"video/{Path(video).stem}", seq, frames))
+    items += [(i, s, None) for i, s in _pose_sequences(cfg)]
+
+    splits = assign_splits([i for i, _, _ in items])
+    data = Dataset()
+    hr_left = cfg.hr_sequences
+    for n, (sid, seq, frames) in enumerate(items):
+        split = splits[sid]
+        want = list(res.target)
+        if res.hr and (split != "train" or hr_left > 0):
+            want.append(res.hr)
+            hr_left -= split == "train"
+        target = {r: frames[r] if frames else render_signer(seq, r) for r in want}
+        pose = {r: render(seq, r) for r in res.pose}
+        data.split(split).append(Sequence(sid, pose, target))
+        if progress:
+            progress(n + 1, len(items))
+    if cache:
+        _save(cache, data)
+    return data
+
+
+def _save(path: Path, data: Dataset) -> None:
+    import io
+
+    from hpv.atomic import write_bytes
+
+    arrays, index = {}, []
+    for split in ("train", "val", "test"):
+        for k, s in enumerate(data.split(split)):
+            index.append({"split": split, "id": s.id, "pose": sorted(s.pose), "target": sorted(s.target)})
+            for r, a in s.pose.items():
+                arrays[f"{split}/{k}/pose/{r}"] = a
+            for r, a in s.target.items():
+                arrays[f"{split}/{k}/target/{r}"] = a
+    arrays["index"] = np.frombuffer(json.dumps(index).encode(), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    write_bytes(path, buf.getvalue())
+
+
+def _load(path: Path) -> Dataset:
+    data = Dataset()
+    with np.load(path, allow_pickle=False) as z:
+        index = json.loads(z["index"].tobytes())
+        counters = {"train": 0, "val": 0, "test": 0}
+        for entry in index:
+            split = entry["split"]
+            k = counters[split]
+            counters[split] += 1
+            data.split(split).append(Sequence(
+                entry["id"],
+                {r: z[f"{split}/{k}/pose/{r}"] for r in entry["pose"]},
+                {r: z[f"{split}/{k}/target/{r}"] for r in entry["target"]},
+            ))
+    return data
