@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -85,9 +86,6 @@ def build_dataset(cfg: DataConfig, res: Resolutions, *, pairs: list[tuple[Path, 
     cache = Path(cache_dir) / f"data-{_cache_key(cfg, res, pairs)}.npz" if cache_dir else None
     if cache and cache.is_file():
         return _load(cache)
-    from hpv.data.signer import render_signer
-    from hpv.pose import render
-
     items: list[tuple[str, object, dict[int, np.ndarray] | None]] = []
     for video, pose in pairs:
         from hpv.data.video import load_pairs
@@ -99,22 +97,46 @@ def build_dataset(cfg: DataConfig, res: Resolutions, *, pairs: list[tuple[Path, 
     items += [(i, s, None) for i, s in _pose_sequences(cfg)]
 
     splits = assign_splits([i for i, _, _ in items])
-    data = Dataset()
-    hr_left = cfg.hr_sequences
-    for n, (sid, seq, frames) in enumerate(items):
+    jobs, hr_left = [], cfg.hr_sequences
+    for sid, seq, frames in items:
         split = splits[sid]
         want = list(res.target)
         if res.hr and (split != "train" or hr_left > 0):
             want.append(res.hr)
             hr_left -= split == "train"
-        target = {r: frames[r] if frames else render_signer(seq, r) for r in want}
-        pose = {r: render(seq, r) for r in res.pose}
-        data.split(split).append(Sequence(sid, pose, target))
-        if progress:
-            progress(n + 1, len(items))
+        jobs.append((sid, seq, frames, tuple(want), res.pose))
+    data = Dataset()
+    workers = min(os.cpu_count() or 1, 8)
+    pool = None
+    if workers > 1 and len(jobs) > 4:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # Rendering is per sequence and single-threaded: one process per core ("spawn": no fork of
+        # a process with torch's threads). map() keeps job order, so the data does not depend on
+        # the worker count.
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        done = pool.map(_render_job, jobs, chunksize=2) if pool else map(_render_job, jobs)
+        for n, item in enumerate(done):
+            data.split(splits[item.id]).append(item)
+            if progress:
+                progress(n + 1, len(jobs))
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
     if cache:
         _save(cache, data)
     return data
+
+
+def _render_job(job) -> Sequence:
+    from hpv.data.signer import render_signer
+    from hpv.pose import render
+
+    sid, seq, frames, target_res, pose_res = job
+    target = {r: frames[r] if frames else render_signer(seq, r) for r in target_res}
+    return Sequence(sid, {r: render(seq, r) for r in pose_res}, target)
 
 
 def _save(path: Path, data: Dataset) -> None:
