@@ -1,7 +1,7 @@
 """Image quality of the trained default pipeline (k = 0..K refinement steps) against the trained
 baseline, on the held-out test split, at the 768x768 output (not a test).
 
-  python bench/quality.py [--runs runs] [--config cpu]
+  python bench/quality.py [--runs runs] [--config cpu] [--sequences 6] [--frames 12]
 
 Weights: the default pipeline's shipped weights (`hpv train --install` put them in the package),
 unless --runs holds a newer default run; the baseline's from `RUNS/baseline/weights/` (made by
@@ -22,7 +22,7 @@ from hpv.pipelines import PIPELINES
 from hpv.reference import load_pipeline
 from hpv.training.cascade import shared_resolutions, train_pipeline
 from hpv.training.config import CONFIGS
-from hpv.training.data import build_dataset
+from hpv.training.data import Sequence, build_dataset
 from hpv.training.evaluate import evaluate_pipeline
 
 
@@ -35,11 +35,15 @@ def main() -> None:
     ap.add_argument("--runs", type=Path, default=Path("runs"))
     ap.add_argument("--config", default="cpu")
     ap.add_argument("--default-run", action="store_true", help="default weights from RUNS/default, not the package")
+    ap.add_argument("--sequences", type=int, default=6, help="test sequences to score (first by id)")
+    ap.add_argument("--frames", type=int, default=12, help="frames per test sequence (from the start)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     cfg = CONFIGS.get(args.config)
     data = build_dataset(cfg.data, shared_resolutions("default", "baseline"), cache_dir=args.runs / "data-cache")
-    test = data.test
+    test = [Sequence(s.id, {r: a[:args.frames] for r, a in s.pose.items()},
+                     {r: a[:args.frames] for r, a in s.target.items()})
+            for s in sorted(data.test, key=lambda s: s.id)[:args.sequences]]
     print(f"test split: {len(test)} sequences, {sum(s.num_frames for s in test)} frames "
           f"({', '.join(s.id for s in test)})")
 

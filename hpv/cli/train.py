@@ -35,8 +35,9 @@ class RichReporter:
 @click.option("--pair", "pairs", multiple=True, metavar="VIDEO:POSE", help="your own video and its .pose file (repeatable)")
 @click.option("--steps-scale", type=float, default=1.0, show_default=True, help="multiply every step count (quick runs)")
 @click.option("--install", is_flag=True, help="copy the trained weights into the package as its default weights")
+@click.option("--small", is_flag=True, help="every stage at its small size (smoke test, CI)")
 @handle_errors
-def train_command(pipeline, config_name, out, pairs, steps_scale, install):
+def train_command(pipeline, config_name, out, pairs, steps_scale, install, small):
     """Train PIPELINE's stages in cascade: generator, refiner steps on predicted estimates, upscaler."""
     from hpv.atomic import write_bytes
     from hpv.errors import ConfigError
@@ -64,11 +65,13 @@ def train_command(pipeline, config_name, out, pairs, steps_scale, install):
     with Progress(*columns, console=console) as bar:
         reporter = RichReporter(bar)
         reporter.log(f"rendering or loading data ({cfg.name} config)")
-        data = build_dataset(cfg.data, shared_resolutions(pipeline, "default", "baseline"), pairs=parsed,
-                             cache_dir=out / "data-cache")
-        result = train_pipeline(pipeline, cfg, run, dataset=data, reporter=reporter)
+        data = build_dataset(cfg.data, shared_resolutions(pipeline, "default", "baseline", small=small),
+                             pairs=parsed, cache_dir=out / "data-cache")
+        result = train_pipeline(pipeline, cfg, run, dataset=data, reporter=reporter, small=small)
     for stage, path in result.weights.items():
         console.print(f"{stage}: {path} (sha256 {result.pipeline.weights[stage][:12]})")
+        if install and small:
+            raise ConfigError("--install ships full-size weights; drop --small")
         if install:
             write_bytes(WEIGHTS_DIR / path.name, path.read_bytes())
             console.print(f"  installed as {WEIGHTS_DIR / path.name}")

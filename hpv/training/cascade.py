@@ -214,9 +214,10 @@ def resolutions_for(lp: LoadedPipeline) -> Resolutions:
     return Resolutions(pose=(gen_r,), target=(gen_r,), hr=int(up_itf.output("upscaled").shape[-1]))
 
 
-def shared_resolutions(*pipelines: str) -> Resolutions:
+def shared_resolutions(*pipelines: str, small: bool = False) -> Resolutions:
     """One dataset serving several pipelines (the default and the baseline train on the same pairs)."""
-    rs = [resolutions_for(load_pipeline(PIPELINES.get(p), shipped=False)) for p in dict.fromkeys(pipelines)]
+    rs = [resolutions_for(load_pipeline(PIPELINES.get(p), shipped=False, small=small))
+          for p in dict.fromkeys(pipelines)]
     hrs = {r.hr for r in rs}
     if len(hrs) > 1:
         raise ValueError(f"pipelines {pipelines} have different output sizes {sorted(hrs)}")

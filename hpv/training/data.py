@@ -73,9 +73,14 @@ def _pose_sequences(cfg: DataConfig):
     return seqs
 
 
+def _mtime(path) -> int | None:
+    path = Path(path)
+    return path.stat().st_mtime_ns if path.is_file() else None  # a missing file fails in load_pairs
+
+
 def _cache_key(cfg: DataConfig, res: Resolutions, pairs: list[tuple[Path, Path]]) -> str:
     blob = json.dumps({"v": CACHE_VERSION, "cfg": asdict(cfg), "res": asdict(res),
-                       "pairs": [(str(v), str(p), Path(v).stat().st_mtime_ns) for v, p in pairs]}, sort_keys=True)
+                       "pairs": [(str(v), str(p), _mtime(v), _mtime(p)) for v, p in pairs]}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
