@@ -83,3 +83,14 @@ class VerificationError(HpvError):
 
 class DataError(HpvError):
     """Training or evaluation data (a video, a video/pose pair) that cannot be read or does not match."""
+
+
+class DelegateFallbackError(HpvError):
+    """An artifact with more ops falling back from the target's delegate than the target allows."""
+
+    def __init__(self, artifact: str, target: str, ops: list[str], allowed: int):
+        self.artifact, self.target, self.ops, self.allowed = artifact, target, ops, allowed
+        super().__init__(
+            f"{artifact}: {len(ops)} op kinds would fall back from {target}'s delegate to the CPU "
+            f"({', '.join(ops)}); the target allows {allowed}. Use a stage without these ops or another target."
+        )

@@ -21,13 +21,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class QuantRecord(_Strict):
+    """How an integer tensor maps to real values: real = (q - zero_point) * scale. A state output
+    and the matching state input can have different scales: requantize between frames."""
+
+    scale: float
+    zero_point: int
+    dtype: str
+
+
 class TensorRecord(_Strict):
     name: str
     shape: list[int | str] = Field(description='dimensions; "batch" where the batch size is free')
     dtype: str
-    layout: str = Field(description="NCHW for images, NC for vectors")
-    value_range: tuple[float, float] | None = Field(description="nominal range; null if unbounded")
+    layout: str = Field(description="NCHW or NHWC for images, NC for vectors")
+    value_range: tuple[float, float] | None = Field(description="nominal real range; null if unbounded")
     role: Literal["pose", "image", "previous_frame", "step", "state"]
+    quantization: QuantRecord | None = Field(None, description="for integer tensors")
 
 
 class StateRecord(_Strict):
@@ -43,8 +53,10 @@ class ToleranceRecord(_Strict):
 class VerificationRecord(_Strict):
     checked_on: str = Field(description="what ran the artifact on the build machine")
     psnr_db: float = Field(description="worst PSNR of image outputs against the PyTorch stage")
+    psnr_late_db: float | None = Field(None, description="the same over the rollout's second half: drift shows here")
     max_abs_error: float = Field(description="largest absolute error of any output, state included")
-    frames: int = Field(ge=1, description="held-out frames, state carried by the artifact itself")
+    frames: int = Field(ge=1, description="held-out calls in order (frames; a refiner has one per step), "
+                                          "state carried by the artifact itself")
     batches: list[int] = Field(description="batch sizes checked")
     tolerance: ToleranceRecord
     inputs: str = Field(description="where the held-out inputs came from")

@@ -95,7 +95,41 @@ def _tensor_records(specs, io_sig: list[dict]) -> list[TensorRecord]:
         if len(got["shape"]) != len(spec.shape):
             raise ManifestError(f"tensor {spec.name!r} has rank {len(got['shape'])}, declared {len(spec.shape)}")
         records.append(TensorRecord(name=spec.name, shape=list(got["shape"]), dtype=got["dtype"],
-                                    layout=spec.layout, value_range=spec.value_range, role=spec.role.value))
+                                    layout=got.get("layout", spec.layout), value_range=spec.value_range,
+                                    role=spec.role.value, quantization=got.get("quantization")))
+    return records
+
+
+def _build_stage(stage, batch, precisions, target, backend, calibration, heldout, weights, staging, log):
+    """One stage at one batch size: convert once, then every precision from that conversion."""
+    itf = stage.interface()
+    tag = "" if batch is None else f".b{batch}"
+    base = staging / f".{stage.name}{tag}.base{backend.suffix}"
+    base_notes = backend.prepare(stage, target, base, lambda s: log(f"{stage.name}{tag}: {s}"), batch=batch)
+    records = []
+    for precision in precisions:
+        label = f"{stage.name}.{precision.value}{tag}{backend.suffix}"
+        path = staging / label
+        shutil.copyfile(base, path)
+        job = CompileJob(stage, precision, target, calibration)
+        notes = base_notes | backend.lower(job, path, lambda s, lb=label: log(f"{lb}: {s}"))
+        log(f"{label}: verify on {target.verified_on}")
+        result = verify(stage, backend.runner(path, target), heldout.inputs[stage.name], artifact=label,
+                        checked_on=target.verified_on, tolerance=target.tolerance[precision],
+                        inputs=heldout.source, batch=batch)
+        sig = backend.io_signature(path)
+        records.append(ArtifactRecord(
+            stage=stage.name, params=dataclasses.asdict(stage.params), format=target.format,
+            precision=precision.value, batch="dynamic" if batch is None else batch,
+            path=label, bytes=path.stat().st_size, sha256=sha256_file(path),
+            inputs=_tensor_records(itf.inputs, sig["inputs"]),
+            outputs=_tensor_records(itf.outputs, sig["outputs"]),
+            state=[StateRecord(input=b.input, output=b.output) for b in itf.state],
+            weights=weights, verification=VerificationRecord(**result.to_json()),
+            notes={k: v for k, v in notes.items() if isinstance(v, int | float | bool | str)},
+        ))
+        log(f"{label}: verified, PSNR {result.psnr_db:.1f} dB, max abs error {result.max_abs_error:.2g}", 1)
+    base.unlink()
     return records
 
 
@@ -110,7 +144,7 @@ def compile(request: CompileRequest, progress: Progress | None = None) -> BuildR
     log(f"loading pipeline {pipeline.name}")
     lp = load_pipeline(pipeline, request.weights, small=request.small)
     calib_source = PoseSource(path=request.pose, seed=CALIBRATION_SEED, frames=24)
-    heldout_source = PoseSource(seed=HELDOUT_SEED, frames=12)
+    heldout_source = PoseSource(seed=HELDOUT_SEED, frames=target.heldout_frames)
     log(f"calibration poses: {calib_source.describe()}")
     calib = stage_data(lp, calib_source)
     heldout = stage_data(lp, heldout_source)
@@ -122,34 +156,12 @@ def compile(request: CompileRequest, progress: Progress | None = None) -> BuildR
     staging.mkdir()
     try:
         records = []
+        batches: list[int | None] = [None] if target.batch == "dynamic" else list(target.batch)
         for name in stage_names:
             stage = lp.stages[name]
-            itf = stage.interface()
-            base = staging / f".{name}.base{backend.suffix}"
-            base_notes = backend.prepare(stage, target, base, lambda s, n=name: log(f"{n}: {s}"))
-            for precision in precisions:
-                label = f"{name}.{precision.value}{backend.suffix}"
-                path = staging / label
-                shutil.copyfile(base, path)
-                job = CompileJob(stage, precision, target, calib.inputs[name])
-                notes = base_notes | backend.lower(job, path, lambda s, lb=label: log(f"{lb}: {s}"))
-                log(f"{label}: verify on {target.verified_on}")
-                result = verify(stage, backend.runner(path, target), heldout.inputs[name], artifact=label,
-                                checked_on=target.verified_on, tolerance=target.tolerance[precision],
-                                inputs=heldout.source)
-                sig = backend.io_signature(path)
-                records.append(ArtifactRecord(
-                    stage=name, params=dataclasses.asdict(stage.params), format=target.format,
-                    precision=precision.value, batch="dynamic" if target.batch == "dynamic" else target.batch[0],
-                    path=label, bytes=path.stat().st_size, sha256=sha256_file(path),
-                    inputs=_tensor_records(itf.inputs, sig["inputs"]),
-                    outputs=_tensor_records(itf.outputs, sig["outputs"]),
-                    state=[StateRecord(input=b.input, output=b.output) for b in itf.state],
-                    weights=lp.weights[name], verification=VerificationRecord(**result.to_json()),
-                    notes={k: v for k, v in notes.items() if isinstance(v, int | float | bool | str)},
-                ))
-                log(f"{label}: verified, PSNR {result.psnr_db:.1f} dB, max abs error {result.max_abs_error:.2g}", 1)
-            base.unlink()
+            for batch in batches:
+                records += _build_stage(stage, batch, precisions, target, backend, calib.inputs[name],
+                                        heldout, lp.weights[name], staging, log)
         manifest = Manifest(
             schema_version=SCHEMA_VERSION, target=target.name, pipeline=pipeline.name,
             generator=f"hpv-compile {__version__}", tool_versions=backend.tool_versions(),

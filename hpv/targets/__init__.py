@@ -50,6 +50,11 @@ class Target(BaseModel):
     options: dict[str, int | float | bool | str] = Field(default_factory=dict, description="backend options")
     tolerance: dict[Precision, Tolerance]
     verified_on: str = Field(description="what runs the verification on the build machine")
+    heldout_frames: int = Field(12, ge=2, description="frames of the state-carrying verification rollout")
+    delegate_ops: tuple[str, ...] = Field(
+        (), description="ops the accelerator delegate runs (runtime op names); empty: every op runs on it")
+    max_fallback_ops: int | None = Field(
+        None, description="refuse an artifact with more op kinds than this falling back to the CPU; null: report only")
 
     @model_validator(mode="after")
     def _consistent(self):

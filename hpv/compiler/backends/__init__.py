@@ -18,7 +18,7 @@ from hpv.stages import Stage
 from hpv.targets import Precision, Target
 
 # format name -> module that registers it; the module is imported on first use.
-BACKEND_MODULES = {"onnx": "hpv.compiler.backends.onnx"}
+BACKEND_MODULES = {"onnx": "hpv.compiler.backends.onnx", "tflite": "hpv.compiler.backends.tflite"}
 BACKENDS: Registry[type[Backend]] = Registry("backend")
 
 
@@ -47,9 +47,10 @@ class Backend(ABC):
     def tool_versions(self) -> dict[str, str]: ...
 
     @abstractmethod
-    def prepare(self, stage: Stage, target: Target, path: Path, log) -> dict:
+    def prepare(self, stage: Stage, target: Target, path: Path, log, batch: int | None = None) -> dict:
         """Convert the stage at full precision to `path` (shared by every precision); return notes
-        for the manifest. `log(step)` reports progress."""
+        for the manifest. `log(step)` reports progress. batch: a fixed batch size, or None for a
+        dynamic batch where the format has one."""
 
     @abstractmethod
     def lower(self, job: CompileJob, path: Path, log) -> dict:

@@ -28,7 +28,7 @@ class OnnxBackend(Backend):
                 pass
         return out
 
-    def prepare(self, stage, target: Target, path: Path, log) -> dict:
+    def prepare(self, stage, target: Target, path: Path, log, batch: int | None = None) -> dict:
         from hpv.compiler.onnx.export import export_onnx
         from hpv.compiler.onnx.simplify import simplify
 

@@ -1,0 +1,141 @@
+"""LiteRT backend: convert (NHWC, fixed batch) -> precision; verified in ai-edge-litert's
+interpreter with XNNPACK and 2 threads. Reports which ops a target's delegate would not run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hpv.compiler.backends import Backend, CompileJob, register_backend
+from hpv.errors import ExportError
+from hpv.targets import Precision, Target
+
+THREADS = 2
+
+
+def _interpreter(path: Path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter(model_path=str(path), num_threads=THREADS)
+
+
+def _io_name(detail_name: str, names: list[str]) -> str:
+    """Map a tensor detail name ('serving_default_pose:0', 'serving_default_image_output') to ours."""
+    for n in sorted(names, key=len, reverse=True):
+        if detail_name.startswith(f"serving_default_{n}"):
+            return n
+    raise ExportError(f"LiteRT tensor {detail_name!r} matches none of {names}")
+
+
+@register_backend
+class LiteRTBackend(Backend):
+    format = "tflite"
+    extra = "tflite"
+    requires = ("litert_torch", "ai_edge_litert", "ai_edge_quantizer")
+    suffix = ".tflite"
+    channel_last = True
+
+    def tool_versions(self) -> dict[str, str]:
+        from importlib.metadata import PackageNotFoundError, version
+
+        out = {}
+        for pkg in ("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer"):
+            try:
+                out[pkg] = version(pkg)
+            except PackageNotFoundError:
+                pass
+        return out
+
+    def prepare(self, stage, target: Target, path: Path, log, batch: int | None = None) -> dict:
+        from hpv.compiler.tflite.convert import convert_tflite
+
+        batch = batch or 1
+        log(f"convert (NHWC, batch {batch})")
+        convert_tflite(stage, batch, path)
+        return {"io_layout": "NHWC"}
+
+    def lower(self, job: CompileJob, path: Path, log) -> dict:
+        from hpv.compiler.tflite import quantize
+
+        notes: dict = {}
+        if job.precision is Precision.FP16:
+            log("fp16 (float casting)")
+            notes |= quantize.to_fp16(path)
+        elif job.precision is Precision.INT8:
+            log("quantize int8 (full integer)")
+            notes |= quantize.to_int8(path, [self.to_device_layout(job.stage, s) for s in job.calibration])
+        notes |= self.delegate_report(path, job.target)
+        return notes
+
+    @staticmethod
+    def to_device_layout(stage, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from hpv.compiler.tflite.convert import channel_last
+
+        itf = stage.interface()
+        return {t.name: np.ascontiguousarray(feeds[t.name].transpose(0, 2, 3, 1) if channel_last(t) else feeds[t.name],
+                                             np.float32) for t in itf.inputs}
+
+    def delegate_report(self, path: Path, target: Target) -> dict:
+        ops = self.op_names(path)
+        if not target.delegate_ops:
+            return {"ops": ",".join(ops)}
+        fallback = [o for o in ops if o not in target.delegate_ops]
+        notes = {"ops": ",".join(ops), "fallback_ops": ",".join(fallback), "fallback_op_count": len(fallback)}
+        if target.max_fallback_ops is not None and len(fallback) > target.max_fallback_ops:
+            from hpv.errors import DelegateFallbackError
+
+            raise DelegateFallbackError(path.name, target.name, fallback, target.max_fallback_ops)
+        return notes
+
+    @staticmethod
+    def op_names(path: Path) -> list[str]:
+        return sorted({op["op_name"] for op in _interpreter(path)._get_ops_details()})
+
+    def runner(self, path: Path, target: Target):
+        """Run with NCHW float feeds (as verification holds them): transposes to NHWC, quantizes
+        int8 inputs with their scale and zero point, dequantizes int8 outputs, transposes back.
+        Feeding a dequantized state output back in requantizes it with the input's scale."""
+        # set_tensor/invoke rather than the signature runner: after some int8 calibrations the
+        # runner reported "Tensor data is null" for a model that invokes correctly.
+        it = _interpreter(path)
+        it.allocate_tensors()
+        sig = self.io_signature(path)
+        ins = [(t, d["index"]) for t, d in zip(sig["inputs"], it.get_input_details())]
+        outs = [(t, d["index"]) for t, d in zip(sig["outputs"], it.get_output_details())]
+
+        def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            for meta, index in ins:
+                x = feeds[meta["name"]]
+                x = x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
+                if meta["quantization"]:
+                    s, z = meta["quantization"]["scale"], meta["quantization"]["zero_point"]
+                    x = np.clip(np.round(x / s) + z, -128, 127).astype(np.int8)
+                it.set_tensor(index, np.ascontiguousarray(x, np.int8 if meta["quantization"] else np.float32))
+            it.invoke()
+            result = {}
+            for meta, index in outs:
+                y = it.get_tensor(index)
+                if meta["quantization"]:
+                    s, z = meta["quantization"]["scale"], meta["quantization"]["zero_point"]
+                    y = (y.astype(np.float32) - z) * s
+                result[meta["name"]] = np.array(y.transpose(0, 3, 1, 2) if y.ndim == 4 else y)
+            return result
+
+        return run
+
+    def io_signature(self, path: Path) -> dict[str, list[dict]]:
+        it = _interpreter(path)
+        sig = it.get_signature_list()["serving_default"]
+
+        def describe(d, names) -> dict:
+            scales, zps = d["quantization_parameters"]["scales"], d["quantization_parameters"]["zero_points"]
+            quant = None
+            if len(scales):
+                quant = {"scale": float(scales[0]), "zero_point": int(zps[0]), "dtype": np.dtype(d["dtype"]).name}
+            return {"name": _io_name(d["name"], names), "shape": [int(x) for x in d["shape"]],
+                    "dtype": np.dtype(d["dtype"]).name, "layout": "NHWC" if len(d["shape"]) == 4 else "NC",
+                    "quantization": quant}
+
+        return {"inputs": [describe(d, sig["inputs"]) for d in it.get_input_details()],
+                "outputs": [describe(d, sig["outputs"]) for d in it.get_output_details()]}

@@ -1,0 +1,99 @@
+"""Every registered stage through LiteRT in fp32 / fp16 / int8, verified in ai-edge-litert's
+interpreter (XNNPACK, 2 threads) with a 30-frame state-carrying rollout (small sizes)."""
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("litert_torch")
+pytest.importorskip("ai_edge_litert")
+pytest.importorskip("ai_edge_quantizer")
+
+from hpv.compiler import build as build_mod  # noqa: E402
+from hpv.compiler.build import CompileRequest, compile  # noqa: E402
+from hpv.errors import DelegateFallbackError  # noqa: E402
+from hpv.stages import STAGES  # noqa: E402
+from hpv.targets import get_target  # noqa: E402
+
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+@pytest.fixture(scope="module", params=STAGES.names())
+def built(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp(f"tflite-{request.param}")
+    return compile(CompileRequest(target="tflite-cpu", stages=(request.param,), precisions=PRECISIONS,
+                                  out=out, small=True))
+
+
+def test_every_precision_verified_in_litert(built):
+    arts = built.manifest.artifacts
+    assert [a.precision for a in arts] == list(PRECISIONS)
+    for a in arts:
+        v = a.verification
+        assert v.checked_on == "litert-xnnpack" and v.frames >= 30 and a.batch == 1  # refiner: one per step
+        assert v.psnr_db >= v.tolerance.min_psnr_db
+        if a.precision == "fp32":
+            assert v.max_abs_error < 1e-4
+        for t in a.inputs + a.outputs:  # channel-last images, as Android feeds them
+            if len(t.shape) == 4:
+                assert t.layout == "NHWC" and t.shape[-1] == (3 if t.role != "state" else t.shape[-1])
+
+
+def test_int8_is_full_integer_with_quantization_params(built):
+    a = next(a for a in built.manifest.artifacts if a.precision == "int8")
+    for t in a.inputs + a.outputs:
+        if t.role == "step":
+            continue
+        assert t.dtype == "int8", t.name
+        assert t.quantization is not None and t.quantization.scale > 0
+        assert -128 <= t.quantization.zero_point <= 127
+    fp32 = next(a for a in built.manifest.artifacts if a.precision == "fp32")
+    assert a.bytes < fp32.bytes
+
+
+def test_recurrent_rollout_holds_its_psnr(built):
+    a = next(a for a in built.manifest.artifacts if a.precision == "int8")
+    if not a.state:
+        pytest.skip(f"{a.stage} has no recurrent state")
+    v = a.verification
+    assert v.psnr_late_db is not None and v.psnr_late_db >= v.tolerance.min_psnr_db
+    # the state's input and output scales are both recorded: the app requantizes between frames
+    for s in a.state:
+        qi = next(t for t in a.inputs if t.name == s.input).quantization
+        qo = next(t for t in a.outputs if t.name == s.output).quantization
+        assert qi is not None and qo is not None
+
+
+def test_manifest_lists_ops(built):
+    raw = json.loads((built.folder / "manifest.json").read_text())
+    assert all("CONV_2D" in a["notes"]["ops"] for a in raw["artifacts"])
+
+
+def test_gpu_target_reports_fallback_and_can_refuse(tmp_path, monkeypatch):
+    result = compile(CompileRequest(target="tflite-gpu", stages=("fire_upscaler",), out=tmp_path, small=True))
+    (a,) = result.manifest.artifacts
+    assert a.precision == "fp16" and a.notes["fallback_op_count"] == 0
+
+    strict = get_target("tflite-gpu").model_copy(update={"delegate_ops": ("CONV_2D",), "max_fallback_ops": 0})
+    monkeypatch.setattr(build_mod, "get_target", lambda name: strict)
+    with pytest.raises(DelegateFallbackError, match="fall back"):
+        compile(CompileRequest(target="tflite-gpu", stages=("fire_upscaler",), out=tmp_path / "x", small=True))
+
+
+def test_runner_requantizes_fed_back_state(built):
+    """Feeding a dequantized int8 state output back in must reproduce the stored integers."""
+    from hpv.compiler.backends import get_backend
+
+    a = next(a for a in built.manifest.artifacts if a.precision == "int8")
+    if not a.state:
+        pytest.skip("no state")
+    backend = get_backend("tflite")
+    run = backend.runner(built.folder / a.path, get_target("tflite-cpu"))
+    feeds = {t.name: np.zeros([d if isinstance(d, int) else 1 for d in t.shape], np.float32) for t in a.inputs}
+    feeds = {k: (v.transpose(0, 3, 1, 2) if v.ndim == 4 else v) for k, v in feeds.items()}
+    out = run(feeds)
+    for s in a.state:
+        assert np.isfinite(out[s.output]).all()
+        again = run({**feeds, s.input: out[s.output]})
+        assert again[s.output].shape == out[s.output].shape
