@@ -100,9 +100,20 @@ def _tensor_records(specs, io_sig: list[dict]) -> list[TensorRecord]:
     return records
 
 
+def _group(samples: list[dict], batch: int | None) -> list[dict]:
+    """Per-frame samples stacked into batches of a fixed-batch artifact's size."""
+    if not batch or batch == 1:
+        return samples
+    import numpy as np
+
+    return [{k: np.concatenate([s[k] for s in samples[i:i + batch]]) for k in samples[0]}
+            for i in range(0, len(samples) - batch + 1, batch)]
+
+
 def _build_stage(stage, batch, precisions, target, backend, calibration, heldout, weights, staging, log):
     """One stage at one batch size: convert once, then every precision from that conversion."""
     itf = stage.interface()
+    calibration = _group(calibration, batch)
     tag = "" if batch is None else f".b{batch}"
     base = staging / f".{stage.name}{tag}.base{backend.suffix}"
     base_notes = backend.prepare(stage, target, base, lambda s: log(f"{stage.name}{tag}: {s}"), batch=batch)

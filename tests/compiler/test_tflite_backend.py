@@ -97,3 +97,14 @@ def test_runner_requantizes_fed_back_state(built):
         assert np.isfinite(out[s.output]).all()
         again = run({**feeds, s.input: out[s.output]})
         assert again[s.output].shape == out[s.output].shape
+
+
+def test_fixed_batch_sizes_give_one_artifact_each(tmp_path, monkeypatch):
+    batched = get_target("tflite-cpu").model_copy(update={"batch": (1, 4)})
+    monkeypatch.setattr(build_mod, "get_target", lambda name: batched)
+    result = compile(CompileRequest(target="tflite-cpu", stages=("fire_upscaler",), precisions=("fp32", "int8"),
+                                    out=tmp_path, small=True))
+    got = {(a.precision, a.batch): a for a in result.manifest.artifacts}
+    assert set(got) == {("fp32", 1), ("int8", 1), ("fp32", 4), ("int8", 4)}
+    assert got["int8", 4].inputs[0].shape[0] == 4 and got["int8", 4].path == "fire_upscaler.int8.b4.tflite"
+    assert got["int8", 4].verification.batches == [4]
