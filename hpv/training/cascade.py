@@ -250,7 +250,15 @@ def train_pipeline(pipeline: str, cfg: TrainConfig, out: Path, *, dataset: Datas
 
     gen = lp.generator
     run_phase(generator_phase("generator", gen, dataset, gb, cfg), ck, cfg.seed, **kw)
-    train_est = [predict_generator(gen, dataset.train)]  # train_est[j]: estimates after j steps
+    # train_est[j][i]: estimates of training sequence i after j refinement steps. Without refiners
+    # only the upscaler needs them, and only for sequences with high-resolution ground truth.
+    hr_res = resolutions_for(lp).hr
+    need = (range(len(dataset.train)) if lp.refiner is not None
+            else [i for i, q in enumerate(dataset.train) if hr_res in q.target])
+    est0: list[torch.Tensor | None] = [None] * len(dataset.train)
+    for i, e in zip(need, predict_generator(gen, [dataset.train[i] for i in need])):
+        est0[i] = e
+    train_est = [est0]
     val0 = predict_generator(gen, dataset.val)
     val_est = val0
     if lp.refiner is not None:

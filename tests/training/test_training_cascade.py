@@ -87,3 +87,9 @@ def test_resuming_with_another_config_is_refused(tmp_path, tiny_dataset):
     other = dataclasses.replace(TINY, generator=Budget(steps=9, batch=3, clip=2))
     with pytest.raises(CheckpointError, match="other settings"):
         train_pipeline("default", other, tmp_path, dataset=tiny_dataset, small=True)
+
+
+def test_baseline_trains_on_the_same_data(tmp_path, tiny_dataset):
+    result = train_pipeline("baseline", TINY, tmp_path, dataset=tiny_dataset, small=True)
+    assert set(result.weights) == {"pix2pix_lstm", "espcn_x3"}
+    assert {h["phase"] for h in result.history} == {"generator", "upscaler"}
