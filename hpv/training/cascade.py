@@ -156,6 +156,8 @@ def refiner_phase(name: str, ref: Stage, data: Dataset, train_est: list[list[tor
     return Phase(name, {"stage": ref}, {"stage": opt}, b.steps, step, validate, {"budget": repr(b), "stage": ref.tag})
 
 
+VAL_SEQUENCES_HR = 6  # validation sequences scored at the output resolution during training
+
 # --- upscaler ------------------------------------------------------------------------------
 
 def upscaler_phase(name: str, up: Stage, data: Dataset, train_est: list[list[torch.Tensor]],
@@ -189,12 +191,18 @@ def upscaler_phase(name: str, up: Stage, data: Dataset, train_est: list[list[tor
 
     @torch.no_grad()
     def validate() -> dict[str, float]:
-        seqs = [(q, e) for q, e in zip(data.val, val_est) if r_out in q.target]
+        # Streamed, a few sequences: full-resolution outputs of every val frame do not fit in memory.
+        seqs = [(q, e) for q, e in zip(data.val, val_est) if r_out in q.target][:VAL_SEQUENCES_HR]
         if not seqs:
             return {}
-        preds = [up(rescale(e.float(), src_range, dst_range))[0].numpy() for _, e in seqs]
-        targets = [unit(q.target[r_out]).numpy() for q, _ in seqs]
-        return {"val_psnr_db": psnr(np.concatenate(preds), np.concatenate(targets), 1.0)}
+        se, n = 0.0, 0
+        for q, e in seqs:
+            for t in range(len(e)):
+                (pred,) = up(rescale(e[t:t + 1].float(), src_range, dst_range))
+                diff = pred[0] - unit(q.target[r_out][t])
+                se += float((diff * diff).sum())
+                n += diff.numel()
+        return {"val_psnr_db": 10.0 * float(np.log10(1.0 / max(se / n, 1e-20)))}
 
     return Phase(name, {"stage": up}, {"stage": opt}, b.steps, step, validate, {"budget": repr(b), "stage": up.tag})
 
@@ -212,6 +220,19 @@ def resolutions_for(lp: LoadedPipeline) -> Resolutions:
     gen_r = resolution_of(lp.generator)
     up_itf = lp.upscaler.interface()
     return Resolutions(pose=(gen_r,), target=(gen_r,), hr=int(up_itf.output("upscaled").shape[-1]))
+
+
+def phase_done(ckpt: Path, steps: int) -> bool:
+    """Whether a phase's checkpoint holds its last step (read from the header, no tensors)."""
+    if not ckpt.is_file():
+        return False
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(ckpt), framework="pt") as f:
+            return int((f.metadata() or {}).get("step", -1)) >= steps
+    except Exception:
+        return False  # a corrupt checkpoint is reported when the phase loads it
 
 
 def shared_resolutions(*pipelines: str, small: bool = False) -> Resolutions:
@@ -267,6 +288,9 @@ def train_pipeline(pipeline: str, cfg: TrainConfig, out: Path, *, dataset: Datas
         for k in range(lp.pipeline.max_steps):
             run_phase(refiner_phase(f"refiner-step{k}", ref, dataset, train_est, val_est, k, cfg.refiner, opt),
                       ck, cfg.seed + 1 + k, **kw)
+            last = k == lp.pipeline.max_steps - 1
+            if not last and phase_done(ck / f"refiner-step{k + 1}.ckpt.safetensors", cfg.refiner.steps):
+                continue  # resuming: step k+1 is already trained, so its inputs are not needed
             # What steps 0..k now really produce (the weights changed): step k+1 trains on it.
             train_est, val_est = train_est[:1], val0
             for j in range(k + 1):
