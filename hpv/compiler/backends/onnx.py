@@ -52,7 +52,8 @@ class OnnxBackend(Backend):
             from hpv.compiler.onnx.int8 import to_int8
 
             log("quantize int8")
-            notes |= to_int8(path, job.calibration)
+            state = [(b.input, b.output) for b in job.stage.interface().state]
+            notes |= to_int8(path, job.calibration, state)
         return notes
 
     def runner(self, path: Path, target: Target):

@@ -44,7 +44,30 @@ class _DropPreprocessAdvice(logging.Filter):
         return "pre-processing" not in record.getMessage()
 
 
-def to_int8(path: Path, calibration: list[dict[str, np.ndarray]]) -> dict:
+def recurrent_nodes(model, state_inputs: list[str], state_outputs: list[str]) -> list[str]:
+    """Names of the nodes on the recurrence: reachable from a state input and leading to a state
+    output. They stay in float so quantization error cannot accumulate in the carried state; in
+    the small generator they run at 1/8 resolution and cost little."""
+    nodes = list(model.graph.node)
+    down, frontier = set(state_inputs), True
+    while frontier:
+        frontier = False
+        for n in nodes:
+            if any(i in down for i in n.input) and not set(n.output) <= down:
+                down.update(n.output)
+                frontier = True
+    up, frontier = set(state_outputs), True
+    while frontier:
+        frontier = False
+        for n in nodes:
+            if any(o in up for o in n.output) and not set(n.input) <= up:
+                up.update(i for i in n.input if i)
+                frontier = True
+    return [n.name for n in nodes if any(o in down for o in n.output) and any(o in up for o in n.output)]
+
+
+def to_int8(path: Path, calibration: list[dict[str, np.ndarray]],
+            state: list[tuple[str, str]] = ()) -> dict:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     quiet = _DropPreprocessAdvice()
@@ -53,13 +76,23 @@ def to_int8(path: Path, calibration: list[dict[str, np.ndarray]]) -> dict:
         pre = Path(tmp) / "pre.onnx"
         preprocessed = _preprocess(path, pre)
         src = pre if preprocessed else path
+        import onnx
+
+        model = onnx.load(str(src))
+        keep_float = recurrent_nodes(model, [i for i, _ in state], [o for _, o in state]) if state else []
+        # The first convolution reads the 1-pixel-line pose drawing; quantized, the trained fire_gen
+        # fell to 13.9 dB against float, with it in float 38 dB. It is one small layer.
+        first_conv = next((n.name for n in model.graph.node if n.op_type == "Conv"), None)
+        keep_float += [first_conv] if first_conv else []
         quantize_static(
             str(src), str(path), _Reader(calibration),
             quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8, per_channel=True,
             calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=keep_float,
             extra_options={"CalibTensorRangeSymmetric": False},
         )
     logging.getLogger().removeFilter(quiet)
     return {"quantization": "QDQ u8 activations / s8 per-channel weights, MinMax",
-            "calibration_frames": len(calibration), "preprocessed": preprocessed}
+            "calibration_frames": len(calibration), "preprocessed": preprocessed,
+            "float_nodes": ",".join(keep_float)}
