@@ -547,7 +547,7 @@ def _head_frame(rig, f):
 
 def _hair_back(canvas, head, look):
     """The hair behind the head (and for long styles, behind the shoulders): drawn before the body."""
-    c, h, w, down, right = head["c"], head["h"], head["w"], head["down"], head["right"]
+    c, h, w, down = head["c"], head["h"], head["w"], head["down"]
     style = look.hair_style
     side = {HairStyle.SHORT: 0.07, HairStyle.BOB: 0.2, HairStyle.LONG: 0.2}[style] * w
     cut = {HairStyle.SHORT: -0.05, HairStyle.BOB: 0.8, HairStyle.LONG: 2.4}[style] * h

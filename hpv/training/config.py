@@ -4,7 +4,7 @@ machine in tens of minutes; `gpu` is the larger run for a machine with an accele
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hpv.errors import ConfigError
 from hpv.registry import Registry

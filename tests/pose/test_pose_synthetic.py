@@ -1,7 +1,6 @@
 import io
 
 import numpy as np
-from pose_format import Pose
 
 from hpv.pose import default_sequence, synthetic_pose
 from hpv.pose.reader import read_pose

@@ -43,8 +43,18 @@ class Backend(ABC):
             except ImportError:
                 raise MissingExtraError(module, self.extra) from None
 
-    @abstractmethod
-    def tool_versions(self) -> dict[str, str]: ...
+    tool_packages: ClassVar[tuple[str, ...]]  # distributions whose versions the manifest records
+
+    def tool_versions(self) -> dict[str, str]:
+        from importlib.metadata import PackageNotFoundError, version
+
+        out = {}
+        for pkg in self.tool_packages:
+            try:
+                out[pkg] = version(pkg)
+            except PackageNotFoundError:
+                pass
+        return out
 
     @abstractmethod
     def prepare(self, stage: Stage, target: Target, path: Path, log, batch: int | None = None) -> dict:

@@ -15,18 +15,8 @@ class OnnxBackend(Backend):
     format = "onnx"
     extra = "onnx"
     requires = ("onnx", "onnxruntime", "onnxscript")
+    tool_packages = ("torch", "onnx", "onnxscript", "onnxruntime", "onnxslim")
     suffix = ".onnx"
-
-    def tool_versions(self) -> dict[str, str]:
-        from importlib.metadata import PackageNotFoundError, version
-
-        out = {}
-        for pkg in ("torch", "onnx", "onnxscript", "onnxruntime", "onnxslim"):
-            try:
-                out[pkg] = version(pkg)
-            except PackageNotFoundError:
-                pass
-        return out
 
     def prepare(self, stage, target: Target, path: Path, log, batch: int | None = None) -> dict:
         from hpv.compiler.onnx.export import export_onnx

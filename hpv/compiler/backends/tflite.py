@@ -33,19 +33,9 @@ class LiteRTBackend(Backend):
     format = "tflite"
     extra = "tflite"
     requires = ("litert_torch", "ai_edge_litert", "ai_edge_quantizer")
+    tool_packages = ("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer")
     suffix = ".tflite"
     channel_last = True
-
-    def tool_versions(self) -> dict[str, str]:
-        from importlib.metadata import PackageNotFoundError, version
-
-        out = {}
-        for pkg in ("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer"):
-            try:
-                out[pkg] = version(pkg)
-            except PackageNotFoundError:
-                pass
-        return out
 
     def prepare(self, stage, target: Target, path: Path, log, batch: int | None = None) -> dict:
         from hpv.compiler.tflite.convert import convert_tflite
