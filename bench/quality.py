@@ -37,6 +37,8 @@ def main() -> None:
     ap.add_argument("--default-run", action="store_true", help="default weights from RUNS/default, not the package")
     ap.add_argument("--sequences", type=int, default=6, help="test sequences to score (first by id)")
     ap.add_argument("--frames", type=int, default=12, help="frames per test sequence (from the start)")
+    ap.add_argument("--default-only", action="store_true",
+                    help="score the default pipeline's k = 0..K only (no baseline, no final comparison line)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     cfg = CONFIGS.get(args.config)
@@ -48,27 +50,31 @@ def main() -> None:
           f"({', '.join(s.id for s in test)})")
 
     base_dir = args.runs / "baseline" / "weights"
-    if not list(base_dir.glob("*.safetensors")):
+    if args.default_only:
+        pass
+    elif not list(base_dir.glob("*.safetensors")):
         print(f"no baseline weights in {base_dir}: training the baseline ({args.config} config)")
         train_pipeline("baseline", cfg, args.runs / "baseline", dataset=data)
-    baseline = load_pipeline(PIPELINES.get("baseline"), weights_in(base_dir))
+    baseline = None if args.default_only else load_pipeline(PIPELINES.get("baseline"), weights_in(base_dir))
     default_weights = weights_in(args.runs / "default" / "weights") if args.default_run else None
     default = load_pipeline(PIPELINES.get("default"), default_weights)
-    for lp in (default, baseline):
+    for lp in (default, baseline) if baseline else (default,):
         print(f"{lp.pipeline.name}: " + ", ".join(f"{n} {w[:12]}" for n, w in lp.weights.items()))
 
-    rows = [evaluate_pipeline(baseline, test, 0)]
+    rows = [evaluate_pipeline(baseline, test, 0)] if baseline else []
     rows += [evaluate_pipeline(default, test, k) for k in range(default.pipeline.max_steps + 1)]
     print(f"\n{'pipeline':10} {'k':>2} {'PSNR dB':>8} {'SSIM':>7} {'flicker':>8}")
     for r in rows:
         k = "-" if r.pipeline == "baseline" else str(r.steps)
         print(f"{r.pipeline:10} {k:>2} {r.psnr_db:8.2f} {r.ssim:7.4f} {r.flicker:+8.4f}")
-    steps = rows[1:]
+    steps = rows[1:] if baseline else rows
     gains = [b.psnr_db - a.psnr_db for a, b in zip(steps, steps[1:])]
     print("\nPSNR change per refinement step: " + ", ".join(f"k{k}->{k + 1} {g:+.2f} dB" for k, g in enumerate(gains)))
     if any(g <= 0 for g in gains):
         print("note: not every refinement step improves PSNR (see the steps with a change <= 0)")
     print(f"run time {time.perf_counter() - t0:.0f} s")
+    if baseline is None:
+        return
     print(f"psnr_default_minus_baseline_db: {steps[-1].psnr_db - rows[0].psnr_db:.2f}")
 
 
