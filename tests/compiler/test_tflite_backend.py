@@ -73,7 +73,9 @@ def test_manifest_lists_ops(built):
 def test_gpu_target_reports_fallback_and_can_refuse(tmp_path, monkeypatch):
     result = compile(CompileRequest(target="tflite-gpu", stages=("fire_upscaler",), out=tmp_path, small=True))
     (a,) = result.manifest.artifacts
-    assert a.precision == "fp16" and a.notes["fallback_op_count"] == 0
+    ops, fallback = set(a.notes["ops"].split(",")), set(filter(None, a.notes["fallback_ops"].split(",")))
+    assert a.precision == "fp16" and fallback == ops - set(get_target("tflite-gpu").delegate_ops)
+    assert a.notes["fallback_op_count"] == len(fallback) <= get_target("tflite-gpu").max_fallback_ops
 
     strict = get_target("tflite-gpu").model_copy(update={"delegate_ops": ("CONV_2D",), "max_fallback_ops": 0})
     monkeypatch.setattr(build_mod, "get_target", lambda name: strict)
