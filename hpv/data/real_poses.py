@@ -1,8 +1,8 @@
 """Real signing poses available offline: the fingerspelling lexicon of the optional PyPI package
 `spoken-to-signed` (MIT): 600 holistic `.pose` files, 19 signed languages, one letter each.
 
-The package is found with `importlib.util.find_spec`, never imported (it pulls heavy dependencies).
-Install it without them: `pip install spoken-to-signed==0.4.0 --no-deps`.
+The package is found with `importlib.util.find_spec`, never imported: only its data files are read.
+Install it with the `poses` extra: `pip install 'hpv-compile[poses]'`.
 """
 
 from __future__ import annotations

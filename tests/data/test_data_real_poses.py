@@ -10,7 +10,7 @@ from hpv.pose import PoseSequence, synthetic_pose
 
 installed = importlib.util.find_spec("spoken_to_signed") is not None
 needs_package = pytest.mark.skipif(not installed, reason="spoken-to-signed not installed "
-                                   "(pip install spoken-to-signed==0.4.0 --no-deps)")
+                                   "(pip install 'hpv-compile[poses]')")
 
 
 @pytest.fixture
