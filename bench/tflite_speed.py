@@ -22,6 +22,7 @@ import numpy as np
 from hpv.artifacts.manifest import load_manifest
 from hpv.calibration import HELDOUT_SEED, PoseSource, stage_data
 from hpv.compiler.backends import get_backend
+from hpv.compiler.backends.tflite import to_device
 from hpv.compiler.build import CompileRequest, compile
 from hpv.metrics import psnr
 from hpv.pipelines import PIPELINES
@@ -42,12 +43,7 @@ def prepared_invoke(path: Path, feeds: list[dict[str, np.ndarray]]):
     for f in feeds:
         row = []
         for meta, d in zip(sig["inputs"], it.get_input_details()):
-            x = f[meta["name"]]
-            x = x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
-            if meta["quantization"]:
-                q = meta["quantization"]
-                x = np.clip(np.round(x / q["scale"]) + q["zero_point"], -128, 127).astype(np.int8)
-            row.append((d["index"], np.ascontiguousarray(x, d["dtype"])))
+            row.append((d["index"], to_device(f[meta["name"]], meta)))
         prepared.append(row)
     outs = [d["index"] for d in it.get_output_details()]
     counter = {"i": 0}

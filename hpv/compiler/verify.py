@@ -42,11 +42,12 @@ class Verification:
 
 
 def _torch_runner(stage: Stage) -> Runner:
-    names = stage.interface().output_names
+    itf = stage.interface()
+    names, inputs = itf.output_names, itf.input_names
 
     def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         with torch.no_grad():
-            outs = stage(*(torch.from_numpy(feeds[n]) for n in stage.interface().input_names))
+            outs = stage(*(torch.from_numpy(feeds[n]) for n in inputs))
         return {n: o.numpy() for n, o in zip(names, outs)}
 
     return run

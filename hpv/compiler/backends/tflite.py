@@ -28,6 +28,23 @@ def _io_name(detail_name: str, names: list[str]) -> str:
     raise ExportError(f"LiteRT tensor {detail_name!r} matches none of {names}")
 
 
+def to_device(x: np.ndarray, meta: dict) -> np.ndarray:
+    """An NCHW float tensor as the artifact takes it: NHWC, quantized where the input is int8."""
+    x = x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
+    if meta["quantization"]:
+        q = meta["quantization"]
+        return np.ascontiguousarray(np.clip(np.round(x / q["scale"]) + q["zero_point"], -128, 127), np.int8)
+    return np.ascontiguousarray(x, np.float32)
+
+
+def from_device(y: np.ndarray, meta: dict) -> np.ndarray:
+    """An artifact output back as an NCHW float tensor (dequantized where it is int8)."""
+    if meta["quantization"]:
+        q = meta["quantization"]
+        y = (y.astype(np.float32) - q["zero_point"]) * q["scale"]
+    return np.array(y.transpose(0, 3, 1, 2) if y.ndim == 4 else y)
+
+
 @register_backend
 class LiteRTBackend(Backend):
     format = "tflite"
@@ -96,21 +113,9 @@ class LiteRTBackend(Backend):
 
         def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             for meta, index in ins:
-                x = feeds[meta["name"]]
-                x = x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
-                if meta["quantization"]:
-                    s, z = meta["quantization"]["scale"], meta["quantization"]["zero_point"]
-                    x = np.clip(np.round(x / s) + z, -128, 127).astype(np.int8)
-                it.set_tensor(index, np.ascontiguousarray(x, np.int8 if meta["quantization"] else np.float32))
+                it.set_tensor(index, to_device(feeds[meta["name"]], meta))
             it.invoke()
-            result = {}
-            for meta, index in outs:
-                y = it.get_tensor(index)
-                if meta["quantization"]:
-                    s, z = meta["quantization"]["scale"], meta["quantization"]["zero_point"]
-                    y = (y.astype(np.float32) - z) * s
-                result[meta["name"]] = np.array(y.transpose(0, 3, 1, 2) if y.ndim == 4 else y)
-            return result
+            return {meta["name"]: from_device(it.get_tensor(index), meta) for meta, index in outs}
 
         return run
 
