@@ -94,3 +94,11 @@ class DelegateFallbackError(HpvError):
             f"{artifact}: {len(ops)} op kinds would fall back from {target}'s delegate to the CPU "
             f"({', '.join(ops)}); the target allows {allowed}. Use a stage without these ops or another target."
         )
+
+
+class ProfileError(HpvError):
+    """A device profile that cannot be read, does not validate, or lacks what a command needs."""
+
+
+class DeviceError(HpvError):
+    """A device that cannot be reached or that failed a measurement (adb, benchmark_model)."""

@@ -1,0 +1,1 @@
+"""Device profiles: measuring compiled artifacts on a device, and the file format that holds it."""

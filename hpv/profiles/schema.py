@@ -1,0 +1,203 @@
+"""The device profile: what the profiler measured on one or more devices, and what the scheduler
+and `hpv compare` read. Versioned, validated on read (unknown keys refused), with a JSON Schema file
+beside this module for other languages. Profiles of several devices merge into one file."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hpv.errors import ProfileError
+
+PROFILE_SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).parent / "profile.schema.json"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LatencyStats(_Strict):
+    """Warm latency of one call, in milliseconds, over `runs` timed runs after `warmup` untimed ones.
+    `samples_ms` keeps every timed run (in order) so a comparison can bound the median's noise."""
+
+    runs: int = Field(ge=1)
+    warmup: int = Field(ge=0)
+    p50_ms: float = Field(ge=0)
+    p90_ms: float = Field(ge=0)
+    p99_ms: float = Field(ge=0)
+    mean_ms: float = Field(ge=0)
+    min_ms: float = Field(ge=0)
+    samples_ms: list[float] = Field(default_factory=list, description="every timed run; may be empty "
+                                    "when the runtime only reports aggregates (benchmark_model)")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.min_ms <= self.p50_ms <= self.p90_ms <= self.p99_ms:
+            raise ValueError(f"latency figures out of order: min {self.min_ms} p50 {self.p50_ms} "
+                             f"p90 {self.p90_ms} p99 {self.p99_ms}")
+        if self.samples_ms and len(self.samples_ms) != self.runs:
+            raise ValueError(f"{len(self.samples_ms)} samples for {self.runs} runs")
+        return self
+
+    @classmethod
+    def from_samples(cls, samples_ms: list[float], warmup: int) -> LatencyStats:
+        import numpy as np
+
+        if not samples_ms:
+            raise ValueError("no timed runs")
+        a = np.asarray(samples_ms, dtype=np.float64)
+        p50, p90, p99 = (float(np.percentile(a, q)) for q in (50, 90, 99))
+        return cls(runs=len(a), warmup=warmup, p50_ms=p50, p90_ms=p90, p99_ms=p99,
+                   mean_ms=float(a.mean()), min_ms=float(a.min()), samples_ms=[round(float(x), 4) for x in a])
+
+
+class DelegateRecord(_Strict):
+    name: str = Field(description="delegate or compute unit, e.g. gpu, nnapi, xnnpack, CPUExecutionProvider")
+    nodes_delegated: int | None = Field(None, ge=0, description='from "Replacing N out of M node(s)"')
+    nodes_total: int | None = Field(None, ge=0)
+    partitions: int | None = Field(None, ge=0)
+
+
+class ArtifactProfile(_Strict):
+    """One artifact of the manifest at one batch size."""
+
+    artifact: str = Field(description="the artifact's path in its manifest")
+    stage: str
+    format: str
+    precision: str
+    batch: int = Field(ge=1, description="batch size of each timed call")
+    load_ms: float | None = Field(None, ge=0, description="time to load and prepare the model")
+    first_ms: float | None = Field(None, ge=0, description="the first inference after loading")
+    latency: LatencyStats = Field(description="per call (a whole batch)")
+    peak_memory_mb: float | None = Field(None, ge=0, description="peak resident memory while it ran")
+    macs: int | None = Field(None, ge=0, description="multiply-accumulates per frame")
+    achieved_gmacs: float | None = Field(None, ge=0, description="macs * batch / p50, in GMAC/s")
+    roofline_fraction: float | None = Field(None, ge=0, description="achieved / the device's peak GMAC/s")
+    delegate: DelegateRecord | None = None
+    verification_psnr_db: float | None = Field(None, description="from the manifest: PSNR against PyTorch")
+    op_profile: dict[str, float] = Field(default_factory=dict, description="op type -> ms, where the runtime reports it")
+
+    @property
+    def per_frame_p50_ms(self) -> float:
+        return self.latency.p50_ms / self.batch
+
+
+class QualityRecord(_Strict):
+    """Expected output quality of a pipeline configuration (test split, against ground truth)."""
+
+    psnr_db: float = Field(description="PyTorch pipeline against ground truth at this k (shipped quality table)")
+    ssim: float | None = None
+    flicker: float | None = None
+    artifact_psnr_db: float | None = Field(None, description="worst verification PSNR of the artifacts "
+                                           "used, against PyTorch (compression error)")
+    expected_psnr_db: float = Field(description="psnr_db and artifact_psnr_db combined: the MSEs add")
+    source: str = Field(description="where psnr_db came from")
+
+
+class PipelineProfile(_Strict):
+    """The whole pipeline per frame: generator + k refiner steps + upscaler, conversions included."""
+
+    pipeline: str
+    generator: str = Field(description="generator stage name")
+    precision: str
+    steps: int = Field(ge=0, description="refinement steps k")
+    batch: int = Field(ge=1, description="independent sequences per call")
+    resolution: int = Field(ge=1, description="output frame side in pixels")
+    latency: LatencyStats = Field(description="per call: `batch` frames, one of each sequence")
+    quality: QualityRecord | None = None
+
+    @property
+    def per_frame_p90_ms(self) -> float:
+        return self.latency.p90_ms / self.batch
+
+
+class DeviceIdentity(_Strict):
+    id: str = Field(description="unique key of the device within a merged profile")
+    model: str
+    soc: str | None = None
+    os: str
+    cpu: str | None = None
+    kind: Literal["local", "android", "ios", "macos", "farm"] = "local"
+    runtimes: dict[str, str] = Field(default_factory=dict, description="runtime and delegate versions")
+    peak_gmacs: float | None = Field(None, gt=0, description="the device's peak GMAC/s for the roofline; null: unknown")
+
+
+class DeviceProfile(_Strict):
+    device: DeviceIdentity
+    target: str = Field(description="build target of the profiled artifacts")
+    manifest_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="the manifest measured")
+    measured_at: str = Field(description="ISO 8601 UTC")
+    threads: int | None = Field(None, ge=1)
+    artifacts: list[ArtifactProfile]
+    pipelines: list[PipelineProfile] = Field(default_factory=list)
+
+
+class ProfileFile(_Strict):
+    schema_version: Literal[1]
+    generator: str = Field(description="tool and version that wrote the file")
+    devices: list[DeviceProfile]
+
+    @model_validator(mode="after")
+    def _unique_devices(self):
+        keys = [(d.device.id, d.target) for d in self.devices]
+        if len(keys) != len(set(keys)):
+            raise ValueError(f"a device/target pair appears twice: {keys}")
+        return self
+
+
+def expected_psnr(psnr_db: float, artifact_psnr_db: float | None) -> float:
+    """Ground-truth PSNR of a compiled pipeline, taking the compression error as independent of the
+    model's own error: the two MSEs add."""
+    if artifact_psnr_db is None or math.isinf(artifact_psnr_db):
+        return psnr_db
+    mse = 10 ** (-psnr_db / 10) + 10 ** (-artifact_psnr_db / 10)
+    return -10 * math.log10(mse)
+
+
+def merge(files: list[ProfileFile]) -> ProfileFile:
+    """One file holding every device of `files`; a later entry for the same device and target
+    replaces an earlier one."""
+    from hpv import __version__
+
+    by_key: dict[tuple[str, str], DeviceProfile] = {}
+    for f in files:
+        for d in f.devices:
+            by_key[(d.device.id, d.target)] = d
+    return ProfileFile(schema_version=PROFILE_SCHEMA_VERSION, generator=f"hpv {__version__}",
+                       devices=list(by_key.values()))
+
+
+def load_profile(path: str | Path) -> ProfileFile:
+    path = Path(path)
+    try:
+        return ProfileFile.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        raise ProfileError(f"no profile at {path}: make one with `hpv profile ARTIFACTS_DIR --out {path}`") from None
+    except IsADirectoryError:
+        raise ProfileError(f"{path} is a folder; give the profile's JSON file") from None
+    except ValidationError as e:
+        raise ProfileError(f"profile {path} is invalid:\n{e}") from None
+
+
+def write_profile(path: str | Path, profile: ProfileFile) -> Path:
+    from hpv.atomic import write_text
+
+    return write_text(Path(path), profile.model_dump_json(indent=1) + "\n")
+
+
+def profile_json_schema() -> dict:
+    schema = ProfileFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "hpv device profile"
+    return schema
+
+
+def write_schema(path: Path = SCHEMA_PATH) -> None:
+    from hpv.atomic import write_text
+
+    write_text(path, json.dumps(profile_json_schema(), indent=2) + "\n")
