@@ -102,3 +102,13 @@ class ProfileError(HpvError):
 
 class DeviceError(HpvError):
     """A device that cannot be reached or that failed a measurement (adb, benchmark_model)."""
+
+
+class InfeasibleError(HpvError):
+    """A frame rate that no configuration of a device holds; says the best achievable rate and with what."""
+
+    def __init__(self, message: str, *, device: str | None = None, target: str | None = None,
+                 fps: float | None = None, best_fps: float | None = None, best: str | None = None):
+        self.device, self.target, self.fps = device, target, fps
+        self.best_fps, self.best = best_fps, best
+        super().__init__(message)

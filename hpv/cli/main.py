@@ -7,6 +7,7 @@ import click
 
 from hpv import __version__
 from hpv.cli.compile import compile_command
+from hpv.cli.schedule import schedule_command
 from hpv.cli.train import train_command
 
 
@@ -17,6 +18,7 @@ def cli() -> None:
 
 
 cli.add_command(compile_command)
+cli.add_command(schedule_command)
 cli.add_command(train_command)
 
 
