@@ -1,0 +1,322 @@
+"""Compare two device profiles for CI: which configurations got slower beyond noise, which got faster,
+and which were measured in one file only.
+
+A configuration is the same artifact at the same batch size (or the same pipeline at the same
+precision, steps, batch and resolution) on the same device and target. Each side's median latency
+gets a distribution-free confidence interval from its recorded samples (order statistics of the
+binomial, so no resampling and no seed: the same files always give the same verdict). A
+configuration is a regression only when even the most favourable reading of the noise leaves it
+slower by more than the threshold:
+
+    lower bound of current's median - upper bound of baseline's median > threshold% of baseline's median
+
+and an improvement in the mirror case. Runtimes that only report aggregates (benchmark_model:
+`samples_ms` empty) and runs too short for an interval fall back to p50 +- AGGREGATE_HALF_WIDTH, so
+such a change must exceed the threshold by about twice that margin before it counts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from hpv.errors import ConfigError, ProfileError
+
+if TYPE_CHECKING:  # the schema pulls in pydantic; `hpv --help` should not
+    from hpv.profiles.schema import DeviceProfile, LatencyStats, ProfileFile
+
+DEFAULT_THRESHOLD_PCT = 10.0
+DEFAULT_CONFIDENCE = 0.95
+# Half-width of the interval given to a median known only as p50 (no samples), relative to p50.
+AGGREGATE_HALF_WIDTH = 0.05
+
+
+class Method(str, Enum):
+    """How a median's interval was obtained."""
+
+    ORDER_STATISTIC = "order-statistic"  # from samples_ms
+    AGGREGATE = "aggregate"  # p50 only (no or too few samples): p50 +- AGGREGATE_HALF_WIDTH
+
+
+class Verdict(str, Enum):
+    REGRESSION = "regression"
+    IMPROVEMENT = "improvement"
+    UNCHANGED = "within noise"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A median latency (per call, ms) and its confidence interval."""
+
+    median_ms: float
+    lo_ms: float
+    hi_ms: float
+    runs: int
+    method: Method
+
+
+@dataclass(frozen=True)
+class Config:
+    """One measured configuration: an artifact or a pipeline on one device and target."""
+
+    kind: str  # "artifact" or "pipeline"
+    device: str
+    target: str
+    key: tuple
+    label: str
+
+    @property
+    def match_key(self) -> tuple:
+        return (self.kind, self.device, self.target, *self.key)
+
+    @property
+    def where(self) -> str:
+        return f"{self.device} ({self.target})"
+
+
+@dataclass(frozen=True)
+class ConfigComparison:
+    config: Config
+    baseline: Estimate
+    current: Estimate
+    verdict: Verdict
+
+    @property
+    def change_pct(self) -> float:
+        """Change of the median, in % of the baseline's (nan when the baseline's is 0)."""
+        return _pct(self.current.median_ms - self.baseline.median_ms, self.baseline.median_ms)
+
+    @property
+    def slower_by_at_least_pct(self) -> float:
+        """Current's lower bound minus baseline's upper bound, in % of baseline's median: the figure a
+        regression must push past the threshold (negative: the intervals overlap or it got faster)."""
+        return _pct(self.current.lo_ms - self.baseline.hi_ms, self.baseline.median_ms)
+
+    @property
+    def faster_by_at_least_pct(self) -> float:
+        return _pct(self.baseline.lo_ms - self.current.hi_ms, self.baseline.median_ms)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    threshold_pct: float
+    confidence: float
+    entries: tuple[ConfigComparison, ...]
+    only_in_baseline: tuple[Config, ...]
+    only_in_current: tuple[Config, ...]
+
+    def _with(self, verdict: Verdict) -> tuple[ConfigComparison, ...]:
+        return tuple(e for e in self.entries if e.verdict is verdict)
+
+    @property
+    def regressions(self) -> tuple[ConfigComparison, ...]:
+        return self._with(Verdict.REGRESSION)
+
+    @property
+    def improvements(self) -> tuple[ConfigComparison, ...]:
+        return self._with(Verdict.IMPROVEMENT)
+
+    @property
+    def unchanged(self) -> tuple[ConfigComparison, ...]:
+        return self._with(Verdict.UNCHANGED)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.regressions else 0
+
+
+def median_interval(samples: list[float], confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float, float] | None:
+    """(median, lower, upper): a distribution-free interval holding the true median with probability
+    at least `confidence`, made of two order statistics of the sorted samples. None when there are too
+    few samples for any pair of them to reach that confidence (fewer than 6 at 95%)."""
+    n = len(samples)
+    alpha = 1.0 - confidence
+    if n == 0 or 2.0 * 0.5 ** n > alpha:
+        return None
+    x = sorted(samples)
+    # The largest j with P(Binomial(n, 1/2) <= j - 1) <= alpha/2, exactly in integers:
+    # then [x_(j), x_(n-j+1)] covers the median with probability >= 1 - alpha.
+    budget = Fraction(alpha) / 2 * 2 ** n
+    tail, term, j = 0, 1, 0  # term = C(n, j)
+    while j < n // 2:
+        tail += term
+        if tail > budget:
+            break
+        term = term * (n - j) // (j + 1)
+        j += 1
+    j = max(j, 1)
+    mid = n // 2
+    median = x[mid] if n % 2 else (x[mid - 1] + x[mid]) / 2
+    return median, x[j - 1], x[n - j]
+
+
+def estimate(latency: LatencyStats, confidence: float = DEFAULT_CONFIDENCE) -> Estimate:
+    interval = median_interval(latency.samples_ms, confidence)
+    if interval is not None:
+        median, lo, hi = interval
+        return Estimate(median, lo, hi, latency.runs, Method.ORDER_STATISTIC)
+    p50 = latency.p50_ms
+    return Estimate(p50, p50 * (1 - AGGREGATE_HALF_WIDTH), p50 * (1 + AGGREGATE_HALF_WIDTH), latency.runs,
+                    Method.AGGREGATE)
+
+
+def compare(baseline: ProfileFile, current: ProfileFile, threshold_pct: float = DEFAULT_THRESHOLD_PCT, *,
+            confidence: float = DEFAULT_CONFIDENCE) -> Comparison:
+    """Match the configurations of two profiles and judge each common one: regression, improvement,
+    or within noise (see the module's docstring for the rule). Raises ProfileError when the two have
+    no configuration in common, or when one file lists a configuration twice."""
+    if not (math.isfinite(threshold_pct) and threshold_pct >= 0):
+        raise ConfigError(f"threshold must be a percentage >= 0, got {threshold_pct}")
+    if not 0 < confidence < 1:
+        raise ConfigError(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence}")
+    base = _by_key(baseline, "baseline")
+    cur = _by_key(current, "current")
+    entries = []
+    for k, (config, b_lat) in base.items():
+        if k not in cur:
+            continue
+        b, c = estimate(b_lat, confidence), estimate(cur[k][1], confidence)
+        entries.append(ConfigComparison(config, b, c, _verdict(b, c, threshold_pct)))
+    if not entries:
+        raise ProfileError(
+            "the two profiles have no configuration in common (same device id, target, artifact or "
+            f"pipeline, batch): baseline has {_devices(baseline)}; current has {_devices(current)}")
+    return Comparison(
+        threshold_pct=threshold_pct, confidence=confidence, entries=tuple(entries),
+        only_in_baseline=tuple(c for k, (c, _) in base.items() if k not in cur),
+        only_in_current=tuple(c for k, (c, _) in cur.items() if k not in base))
+
+
+def _verdict(b: Estimate, c: Estimate, threshold_pct: float) -> Verdict:
+    margin = threshold_pct / 100 * b.median_ms
+    if c.lo_ms - b.hi_ms > margin:
+        return Verdict.REGRESSION
+    if b.lo_ms - c.hi_ms > margin:
+        return Verdict.IMPROVEMENT
+    return Verdict.UNCHANGED
+
+
+def configs(device: DeviceProfile) -> Iterable[tuple[Config, LatencyStats]]:
+    """Every configuration of one device's profile with its latency per call."""
+    dev, target = device.device.id, device.target
+    for a in device.artifacts:
+        yield Config("artifact", dev, target, (a.artifact, a.batch), f"{a.artifact} b{a.batch}"), a.latency
+    for p in device.pipelines:
+        yield (Config("pipeline", dev, target, (p.pipeline, p.precision, p.steps, p.batch, p.resolution),
+                      f"{p.pipeline} {p.precision} k={p.steps} b{p.batch} {p.resolution}px"), p.latency)
+
+
+def _by_key(profile: ProfileFile, which: str) -> dict[tuple, tuple[Config, LatencyStats]]:
+    out: dict[tuple, tuple[Config, LatencyStats]] = {}
+    for d in profile.devices:
+        for config, lat in configs(d):
+            if config.match_key in out:
+                raise ProfileError(f"the {which} profile lists {config.label} on {config.where} twice; "
+                                   "keep one measurement per configuration")
+            out[config.match_key] = (config, lat)
+    return out
+
+
+def _devices(profile: ProfileFile) -> str:
+    return ", ".join(f"{d.device.id} ({d.target})" for d in profile.devices) or "no devices"
+
+
+def _pct(delta: float, base: float) -> float:
+    if base > 0:
+        return 100.0 * delta / base
+    return 0.0 if delta == 0 else math.copysign(math.inf, delta)
+
+
+# -- presentation ------------------------------------------------------------------------------
+
+def format_pct(pct: float) -> str:
+    return "n/a" if math.isnan(pct) else f"{pct:+.1f}%"
+
+
+def format_ms(ms: float) -> str:
+    return f"{ms:.0f}" if ms >= 100 else f"{ms:.1f}" if ms >= 10 else f"{ms:.2f}"
+
+
+def format_estimate(e: Estimate) -> str:
+    return f"{format_ms(e.median_ms)} [{format_ms(e.lo_ms)}, {format_ms(e.hi_ms)}]"
+
+
+def summary_line(comparison: Comparison) -> str:
+    c = comparison
+    parts = [f"{len(c.regressions)} regression{'s' * (len(c.regressions) != 1)}",
+             f"{len(c.improvements)} improvement{'s' * (len(c.improvements) != 1)}",
+             f"{len(c.unchanged)} within noise"]
+    extra = ""
+    if c.only_in_baseline or c.only_in_current:
+        extra = f"; {len(c.only_in_baseline)} only in baseline, {len(c.only_in_current)} only in current"
+    return (f"{', '.join(parts)} of {len(c.entries)} configurations compared "
+            f"(threshold {c.threshold_pct:g}% beyond the {c.confidence:.0%} intervals of the medians){extra}")
+
+
+def method_note(comparison: Comparison) -> str | None:
+    """A sentence on the configurations judged from p50 alone, or None when every one had samples."""
+    n = sum(Method.AGGREGATE in (e.baseline.method, e.current.method) for e in comparison.entries)
+    if not n:
+        return None
+    return (f"{n} configuration{'s' * (n != 1)} had no per-run samples (or too few): their medians are "
+            f"p50 +- {AGGREGATE_HALF_WIDTH:.0%}, so they need a change of about "
+            f"{comparison.threshold_pct + 200 * AGGREGATE_HALF_WIDTH:g}% to count.")
+
+
+def grouped(configs_: Iterable[Config]) -> dict[str, list[str]]:
+    """Labels of configurations grouped by device and target, for the 'only in one file' lists."""
+    out: dict[str, list[str]] = {}
+    for c in configs_:
+        out.setdefault(c.where, []).append(c.label)
+    return out
+
+
+def to_markdown(comparison: Comparison, baseline_name: str = "baseline", current_name: str = "current") -> str:
+    """A GitHub-flavoured summary (for $GITHUB_STEP_SUMMARY): verdict, the changed configurations,
+    every configuration in a collapsed table, and what only one file measured."""
+    c = comparison
+    icon = ":x:" if c.regressions else ":white_check_mark:"
+    lines = ["## Latency comparison", "",
+             f"{icon} **{_md(summary_line(c))}**", "",
+             f"Baseline `{_code(baseline_name)}`, current `{_code(current_name)}`. Medians per call in ms "
+             f"with their {c.confidence:.0%} intervals; a regression is slower by more than "
+             f"{c.threshold_pct:g}% of the baseline median even between the intervals' near ends.", ""]
+    note = method_note(c)
+    if note:
+        lines += [f"> {_md(note)}", ""]
+    for title, rows in (("Regressions", c.regressions), ("Improvements", c.improvements)):
+        if rows:
+            lines += [f"### {title}", "", *_md_table(rows), ""]
+    lines += ["<details><summary>All compared configurations</summary>", "", *_md_table(c.entries), "",
+              "</details>", ""]
+    for title, only in (("Only in baseline", c.only_in_baseline), ("Only in current", c.only_in_current)):
+        if only:
+            lines += [f"<details><summary>{title} ({len(only)}, not compared)</summary>", ""]
+            lines += [f"- {_md(where)}: {_md(', '.join(labels))}" for where, labels in grouped(only).items()]
+            lines += ["", "</details>", ""]
+    return "\n".join(lines)
+
+
+def _md_table(rows: Iterable[ConfigComparison]) -> list[str]:
+    out = ["| device | configuration (b: batch) | baseline ms [CI] | current ms [CI] | change | verdict |",
+           "|---|---|--:|--:|--:|---|"]
+    for e in rows:
+        verdict = f"**{e.verdict.value}**" if e.verdict is Verdict.REGRESSION else e.verdict.value
+        out.append(f"| {_md(e.config.where)} | {_md(e.config.label)} | {format_estimate(e.baseline)} | "
+                   f"{format_estimate(e.current)} | {format_pct(e.change_pct)} | {verdict} |")
+    return out
+
+
+def _md(text: str) -> str:
+    """Text from a profile, safe inside a GitHub markdown table cell (no HTML, no column breaks)."""
+    for ch in "\\|*_`[]<>":
+        text = text.replace(ch, "\\" + ch)
+    return text.replace("\n", " ")
+
+
+def _code(text: str) -> str:
+    return text.replace("`", "'").replace("\n", " ")
