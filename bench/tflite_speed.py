@@ -60,9 +60,9 @@ def prepared_invoke(path: Path, feeds: list[dict[str, np.ndarray]]):
 
 
 def rollout_outputs(run, stage, samples):
-    from hpv.compiler.verify import _rollout
+    from hpv.compiler.verify import rollout
 
-    return _rollout(run, stage, samples)
+    return rollout(run, stage, samples)
 
 
 def main() -> None:
@@ -98,8 +98,8 @@ def main() -> None:
                         invokes[p]()
                         times[p].append(time.perf_counter() - s)
             med[name] = {p: float(np.median(t)) * 1e3 for p, t in times.items()}
-            got = rollout_outputs(backend.runner(folder / arts["int8"].path, target), stage, samples)
-            ref = rollout_outputs(backend.runner(folder / arts["fp32"].path, target), stage, samples)
+            got = rollout_outputs(backend.runner(folder / arts["int8"].path, target, stage), stage, samples)
+            ref = rollout_outputs(backend.runner(folder / arts["fp32"].path, target, stage), stage, samples)
             spec = stage.interface().image_outputs()[0]
             q = psnr(np.concatenate([g[spec.name] for g in got]), np.concatenate([r[spec.name] for r in ref]),
                      spec.value_range[1] - spec.value_range[0])

@@ -43,6 +43,8 @@ class TensorRecord(_Strict):
 class StateRecord(_Strict):
     input: str = Field(description="state input of frame t+1 ...")
     output: str = Field(description="... takes this output of frame t")
+    model_state: str | None = Field(None, description="the runtime state that holds it inside the model "
+                                    "(Core ML stateful); null: the app feeds output back to input")
 
 
 class ToleranceRecord(_Strict):
@@ -62,6 +64,19 @@ class VerificationRecord(_Strict):
     inputs: str = Field(description="where the held-out inputs came from")
 
 
+RELATIVE_PATH = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*$"
+
+
+class CheckDataRecord(_Strict):
+    """Held-out inputs and the PyTorch stage's outputs, stored beside the artifact so a runtime
+    that cannot run here (Core ML on macOS) can be checked where it runs."""
+
+    path: str = Field(pattern=RELATIVE_PATH, description="an .npz: in/<name>/<t> and ref/<name>/<t> arrays")
+    bytes: int = Field(ge=1)
+    sha256: str = Field(pattern=SHA256)
+    frames: int = Field(ge=1)
+
+
 class ArtifactRecord(_Strict):
     stage: str
     params: dict[str, int | float | str]
@@ -69,8 +84,7 @@ class ArtifactRecord(_Strict):
     precision: str
     batch: int | Literal["dynamic"]
     # Relative, inside the build folder: no leading "/", no segment starting with "." (so no "..").
-    path: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*$",
-                      description="relative to the manifest's folder")
+    path: str = Field(pattern=RELATIVE_PATH, description="relative to the manifest's folder (a folder for .mlpackage)")
     bytes: int = Field(ge=1)
     sha256: str = Field(pattern=SHA256)
     inputs: list[TensorRecord]
@@ -79,6 +93,9 @@ class ArtifactRecord(_Strict):
     weights: str = Field(pattern=r"^(untrained|[0-9a-f]{64})$",
                          description='"untrained" or the sha256 of the source weights')
     verification: VerificationRecord
+    canonical_sha256: str | None = Field(None, pattern=SHA256, description="a content hash that is equal for two "
+                                         "builds of the same input where the file bytes are not (Core ML)")
+    check_data: CheckDataRecord | None = None
     notes: dict[str, int | float | bool | str] = Field(default_factory=dict)
 
 
@@ -114,7 +131,7 @@ def write_manifest(folder: Path, manifest: Manifest) -> Path:
 def load_manifest(folder: str | Path, *, check_files: bool = True) -> Manifest:
     """Read and validate `folder/manifest.json`; with check_files, every artifact must exist with
     the recorded size and sha256."""
-    from hpv.stages.checkpoint import sha256_file
+    from hpv.stages.checkpoint import path_bytes, sha256_file
 
     folder = Path(folder)
     path = folder / MANIFEST_NAME if folder.is_dir() else folder
@@ -127,9 +144,11 @@ def load_manifest(folder: str | Path, *, check_files: bool = True) -> Manifest:
         raise ManifestError(f"manifest {path} is invalid:\n{e}") from None
     if check_files:
         for a in manifest.artifacts:
-            f = folder / a.path
-            if not f.is_file():
-                raise ManifestError(f"manifest {path} lists {a.path}, which is missing")
-            if f.stat().st_size != a.bytes or sha256_file(f) != a.sha256:
-                raise ManifestError(f"manifest {path}: {a.path} does not match its recorded size/sha256")
+            for rel, size, sha in [(a.path, a.bytes, a.sha256)] + (
+                    [(a.check_data.path, a.check_data.bytes, a.check_data.sha256)] if a.check_data else []):
+                f = folder / rel
+                if not f.exists():
+                    raise ManifestError(f"manifest {path} lists {rel}, which is missing")
+                if path_bytes(f) != size or sha256_file(f) != sha:
+                    raise ManifestError(f"manifest {path}: {rel} does not match its recorded size/sha256")
     return manifest

@@ -15,17 +15,17 @@ from pathlib import Path
 
 from hpv import __version__
 from hpv.artifacts.manifest import (
-    SCHEMA_VERSION, ArtifactRecord, Manifest, StateRecord, TensorRecord, VerificationRecord,
+    SCHEMA_VERSION, ArtifactRecord, CheckDataRecord, Manifest, StateRecord, TensorRecord, VerificationRecord,
     write_manifest,
 )
 from hpv.calibration import CALIBRATION_SEED, HELDOUT_SEED, PoseSource, stage_data
 from hpv.compiler.backends import CompileJob, get_backend
-from hpv.compiler.verify import verify
+from hpv.compiler.verify import rollout, torch_runner, verify
 from hpv.errors import ConfigError, ManifestError
 from hpv.pipelines import DEFAULT_PIPELINE, PIPELINES, Pipeline
 from hpv.reference import load_pipeline
 from hpv.stages import STAGES
-from hpv.stages.checkpoint import sha256_file
+from hpv.stages.checkpoint import path_bytes, sha256_file
 from hpv.targets import Precision, Target, get_target
 
 Progress = Callable[..., None]  # progress(message, advance=0): advance=1 when an artifact is done
@@ -85,7 +85,8 @@ def _swap_into_place(staging: Path, final: Path) -> None:
 
 
 def _tensor_records(specs, io_sig: list[dict]) -> list[TensorRecord]:
-    """The declared interface, checked against what the artifact really holds."""
+    """The declared interface, checked against what the artifact really holds: every declared
+    tensor present, with the declared rank, and the declared sizes where the layouts agree."""
     actual = {t["name"]: t for t in io_sig}
     records = []
     for spec in specs:
@@ -94,10 +95,45 @@ def _tensor_records(specs, io_sig: list[dict]) -> list[TensorRecord]:
             raise ManifestError(f"artifact lacks declared tensor {spec.name!r} (has {sorted(actual)})")
         if len(got["shape"]) != len(spec.shape):
             raise ManifestError(f"tensor {spec.name!r} has rank {len(got['shape'])}, declared {len(spec.shape)}")
+        layout = got.get("layout", spec.layout)
+        if layout == spec.layout and any(isinstance(d, int) and isinstance(g, int) and d != g
+                                         for d, g in zip(spec.shape, got["shape"])):
+            raise ManifestError(f"tensor {spec.name!r} has shape {got['shape']}, declared {list(spec.shape)}")
         records.append(TensorRecord(name=spec.name, shape=list(got["shape"]), dtype=got["dtype"],
-                                    layout=got.get("layout", spec.layout), value_range=spec.value_range,
+                                    layout=layout, value_range=spec.value_range,
                                     role=spec.role.value, quantization=got.get("quantization")))
     return records
+
+
+def _state_records(itf, sig: dict) -> list[StateRecord]:
+    """How the recurrent state travels: fed back by the app, or held in the model's own states."""
+    states = {s["name"]: s for s in sig.get("states", [])}
+    records = []
+    for b in itf.state:
+        held = next((n for n in states if b.input == n or b.input.removesuffix("_in") == n), None)
+        if states and held is None:
+            raise ManifestError(f"stateful artifact lacks a state for {b.input!r} (has {sorted(states)})")
+        if held is not None and list(states[held]["shape"][1:]) != list(itf.input(b.input).shape[1:]):
+            raise ManifestError(f"state {held!r} has shape {states[held]['shape']}, declared "
+                                f"{list(itf.input(b.input).shape)}")
+        records.append(StateRecord(input=b.input, output=b.output, model_state=held))
+    return records
+
+
+def _write_check_data(path: Path, stage, samples: list[dict]) -> CheckDataRecord:
+    """Held-out inputs of a state-carrying rollout and the PyTorch stage's outputs, as an .npz."""
+    import numpy as np
+
+    itf = stage.interface()
+    arrays, state = {}, {b.input: samples[0][b.input] for b in itf.state}
+    for t, (feeds, outs) in enumerate(zip(samples, rollout(torch_runner(stage), stage, samples))):
+        arrays |= {f"in/{k}/{t}": np.asarray(v, np.float32) for k, v in {**feeds, **state}.items()}
+        arrays |= {f"ref/{k}/{t}": np.asarray(v, np.float32) for k, v in outs.items()}
+        state = {b.input: outs[b.output] for b in itf.state}
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+    return CheckDataRecord(path=path.name, bytes=path.stat().st_size, sha256=sha256_file(path), frames=len(samples))
 
 
 def _group(samples: list[dict], batch: int | None) -> list[dict]:
@@ -121,26 +157,35 @@ def _build_stage(stage, batch, precisions, target, backend, calibration, heldout
     for precision in precisions:
         label = f"{stage.name}.{precision.value}{tag}{backend.suffix}"
         path = staging / label
-        shutil.copyfile(base, path)
-        job = CompileJob(stage, precision, target, calibration)
+        if base.is_dir():
+            shutil.copytree(base, path)
+        else:
+            shutil.copyfile(base, path)
+        job = CompileJob(stage, precision, target, calibration, batch)
         notes = base_notes | backend.lower(job, path, lambda s, lb=label: log(f"{lb}: {s}"))
         log(f"{label}: verify on {target.verified_on}")
-        result = verify(stage, backend.runner(path, target), heldout.inputs[stage.name], artifact=label,
+        result = verify(stage, backend.runner(path, target, stage), heldout.inputs[stage.name], artifact=label,
                         checked_on=target.verified_on, tolerance=target.tolerance[precision],
                         inputs=heldout.source, batch=batch)
         sig = backend.io_signature(path)
+        held_inputs = {b.input for b in itf.state} if sig.get("states") else set()
+        held_outputs = {b.output for b in itf.state} if sig.get("states") else set()
+        frames = int(target.options.get("check_frames", 0))
+        check = _write_check_data(staging / f"{label}.check.npz", stage, heldout.inputs[stage.name][:frames]) \
+            if frames else None
         records.append(ArtifactRecord(
             stage=stage.name, params=dataclasses.asdict(stage.params), format=target.format,
             precision=precision.value, batch="dynamic" if batch is None else batch,
-            path=label, bytes=path.stat().st_size, sha256=sha256_file(path),
-            inputs=_tensor_records(itf.inputs, sig["inputs"]),
-            outputs=_tensor_records(itf.outputs, sig["outputs"]),
-            state=[StateRecord(input=b.input, output=b.output) for b in itf.state],
+            path=label, bytes=path_bytes(path), sha256=sha256_file(path),
+            inputs=_tensor_records([t for t in itf.inputs if t.name not in held_inputs], sig["inputs"]),
+            outputs=_tensor_records([t for t in itf.outputs if t.name not in held_outputs], sig["outputs"]),
+            state=_state_records(itf, sig),
             weights=weights, verification=VerificationRecord(**result.to_json()),
+            canonical_sha256=backend.canonical_hash(path), check_data=check,
             notes={k: v for k, v in notes.items() if isinstance(v, int | float | bool | str)},
         ))
         log(f"{label}: verified, PSNR {result.psnr_db:.1f} dB, max abs error {result.max_abs_error:.2g}", 1)
-    base.unlink()
+    shutil.rmtree(base) if base.is_dir() else base.unlink()
     return records
 
 
@@ -151,6 +196,7 @@ def compile(request: CompileRequest, progress: Progress | None = None) -> BuildR
     pipeline = resolve_pipeline(request)
     stage_names = list(request.stages) or [r.stage for r in pipeline.stages]
     backend = get_backend(target.format)
+    backend.check_target(target)
 
     log(f"loading pipeline {pipeline.name}")
     lp = load_pipeline(pipeline, request.weights, small=request.small)

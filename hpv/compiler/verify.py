@@ -41,7 +41,7 @@ class Verification:
         }
 
 
-def _torch_runner(stage: Stage) -> Runner:
+def torch_runner(stage: Stage) -> Runner:
     itf = stage.interface()
     names, inputs = itf.output_names, itf.input_names
 
@@ -53,7 +53,7 @@ def _torch_runner(stage: Stage) -> Runner:
     return run
 
 
-def _rollout(run: Runner, stage: Stage, samples: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+def rollout(run: Runner, stage: Stage, samples: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
     """Run frames in order, feeding each state output back into its input."""
     itf = stage.interface()
     state = {b.input: samples[0][b.input] for b in itf.state}
@@ -85,12 +85,12 @@ def verify(
 
     batch: the artifact's fixed batch size, or None for a dynamic batch (checked at 1 and 3)."""
     itf = stage.interface()
-    ref = _torch_runner(stage)
+    ref = torch_runner(stage)
     got, want = [], []
     batches = (batch,) if batch else (1, 3)
     if batches[0] == 1:
-        got += _rollout(run, stage, samples)
-        want += _rollout(ref, stage, samples)
+        got += rollout(run, stage, samples)
+        want += rollout(ref, stage, samples)
     for b in batches:
         if b == 1:
             continue

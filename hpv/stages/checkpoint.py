@@ -17,11 +17,24 @@ UNTRAINED = "untrained"
 
 
 def sha256_file(path: str | Path) -> str:
+    """sha256 of a file; of a folder (a Core ML .mlpackage), over its files' relative paths and
+    contents in sorted order."""
+    path = Path(path)
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            h.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with open(file, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
     return h.hexdigest()
+
+
+def path_bytes(path: str | Path) -> int:
+    """Size of a file, or of every file in a folder."""
+    path = Path(path)
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

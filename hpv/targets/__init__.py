@@ -23,6 +23,12 @@ class Precision(str, Enum):
     FP32 = "fp32"
     FP16 = "fp16"
     INT8 = "int8"  # weights and activations (ONNX QDQ, LiteRT full-integer)
+    # Core ML weight compression (fp16 compute; weights decompressed on load or on the fly):
+    W8 = "w8"  # int8 linear weights, per channel
+    PAL6 = "pal6"  # 6-bit k-means palettization (64-entry lookup table per weight)
+    PAL4 = "pal4"  # 4-bit k-means palettization
+    PRUNE50 = "prune50"  # 50% magnitude pruning (sparse weights)
+    PRUNE50_PAL4 = "prune50-pal4"  # 50% pruning and 4-bit palettization jointly (iOS 18)
 
 
 class Tolerance(BaseModel):
@@ -55,6 +61,10 @@ class Target(BaseModel):
         (), description="ops the accelerator delegate runs (runtime op names); empty: every op runs on it")
     max_fallback_ops: int | None = Field(
         None, description="refuse an artifact with more op kinds than this falling back to the CPU; null: report only")
+    fallback_prone_ops: tuple[str, ...] = Field(
+        (), description="ops (runtime op names) likely to fall back from the accelerator; flagged per artifact")
+    max_tensor_dim: int | None = Field(
+        None, description="largest tensor dimension the accelerator takes; larger tensors are flagged")
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -93,6 +103,9 @@ def all_targets() -> dict[str, Target]:
 
 
 def get_target(name: str) -> Target:
+    """A registered target by name, or a target spec file of your own (`my-phone.toml`)."""
+    if name.endswith(".toml"):
+        return load_target_file(name)
     targets = all_targets()
     if name not in targets:
         raise UnknownNameError("target", name, targets)

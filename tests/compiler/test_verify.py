@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from hpv.compiler.verify import _torch_runner, verify
+from hpv.compiler.verify import torch_runner, verify
 from hpv.errors import VerificationError
 from hpv.stages import STAGES, build_stage
 from hpv.targets import Tolerance
@@ -13,7 +13,7 @@ def test_a_drifting_state_is_caught_in_the_second_half():
     rng = np.random.default_rng(0)
     samples = [{"pose": rng.uniform(-1, 1, itf.input("pose").concrete_shape(1)).astype(np.float32),
                 "h_in": np.zeros(itf.input("h_in").concrete_shape(1), np.float32)} for _ in range(12)]
-    exact = _torch_runner(stage)
+    exact = torch_runner(stage)
     calls = {"n": 0}
 
     def drifting(feeds):  # error that grows frame by frame, as a drifting quantized state gives

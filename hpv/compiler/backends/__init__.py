@@ -18,7 +18,11 @@ from hpv.stages import Stage
 from hpv.targets import Precision, Target
 
 # format name -> module that registers it; the module is imported on first use.
-BACKEND_MODULES = {"onnx": "hpv.compiler.backends.onnx", "tflite": "hpv.compiler.backends.tflite"}
+BACKEND_MODULES = {
+    "onnx": "hpv.compiler.backends.onnx",
+    "tflite": "hpv.compiler.backends.tflite",
+    "coreml": "hpv.compiler.backends.coreml",
+}
 BACKENDS: Registry[type[Backend]] = Registry("backend")
 
 
@@ -28,6 +32,7 @@ class CompileJob:
     precision: Precision
     target: Target
     calibration: list[dict[str, np.ndarray]]  # per-frame stage inputs, state included
+    batch: int | None = None  # the artifact's fixed batch size; None: dynamic
 
 
 class Backend(ABC):
@@ -67,8 +72,16 @@ class Backend(ABC):
         """Turn the prepared file at `path` into `job.precision`, in place; return notes."""
 
     @abstractmethod
-    def runner(self, path: Path, target: Target) -> Runner:
-        """A callable that runs the artifact on this machine, for verification."""
+    def runner(self, path: Path, target: Target, stage: Stage) -> Runner:
+        """A callable that runs the artifact on this machine, for verification. (Core ML, which
+        cannot run here, runs the artifact's own weights in `stage`.)"""
+
+    def check_target(self, target: Target) -> None:
+        """Refuse a target whose options this backend cannot honour, before anything is built."""
+
+    def canonical_hash(self, path: Path) -> str | None:
+        """A content hash equal for two builds of the same input, where file bytes are not."""
+        return None
 
     @abstractmethod
     def io_signature(self, path: Path) -> dict[str, list[dict]]:

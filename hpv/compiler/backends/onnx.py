@@ -46,7 +46,7 @@ class OnnxBackend(Backend):
             notes |= to_int8(path, job.calibration, state)
         return notes
 
-    def runner(self, path: Path, target: Target):
+    def runner(self, path: Path, target: Target, stage=None):
         import onnxruntime as ort
 
         opts = ort.SessionOptions()

@@ -99,7 +99,7 @@ class LiteRTBackend(Backend):
     def op_names(path: Path) -> list[str]:
         return sorted({op["op_name"] for op in _interpreter(path)._get_ops_details()})
 
-    def runner(self, path: Path, target: Target):
+    def runner(self, path: Path, target: Target, stage=None):
         """Run with NCHW float feeds (as verification holds them): transposes to NHWC, quantizes
         int8 inputs with their scale and zero point, dequantizes int8 outputs, transposes back.
         Feeding a dequantized state output back in requantizes it with the input's scale."""
