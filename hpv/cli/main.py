@@ -9,6 +9,7 @@ from hpv import __version__
 from hpv.cli.compare import compare_command
 from hpv.cli.compile import compile_command
 from hpv.cli.schedule import schedule_command
+from hpv.cli.profile import profile_command
 from hpv.cli.report import report_command
 from hpv.cli.train import train_command
 
@@ -20,6 +21,7 @@ def cli() -> None:
 
 
 cli.add_command(compile_command)
+cli.add_command(profile_command)
 cli.add_command(schedule_command)
 cli.add_command(compare_command)
 cli.add_command(report_command)

@@ -1,0 +1,196 @@
+"""`hpv profile --device local`: measure a build's artifacts and its whole pipeline per frame on
+this machine, with ONNX Runtime or LiteRT.
+
+Per artifact and batch size: load time, first inference, a warm latency distribution (every timed
+run kept), peak resident memory, MACs and the achieved fraction of the machine's measured fp32
+GEMM peak. Per pipeline configuration (precision, batch, k = 0..K): the time of a whole frame,
+generator + k refiner steps + upscaler with the conversions between them, the figure the scheduler
+reads. Configurations are timed in turns, round by round, so a slow spell of this shared machine
+hits them all alike."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from hpv.artifacts.manifest import MANIFEST_NAME, ArtifactRecord, load_manifest
+from hpv.errors import ConfigError
+from hpv.profiles.schema import ArtifactProfile, DelegateRecord, DeviceIdentity, DeviceProfile, LatencyStats, PipelineProfile
+
+Progress = Callable[..., None]  # progress(message, advance=0)
+
+
+def _peak_rss_mb() -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss() -> None:
+    """Linux: writing 5 to clear_refs resets the peak resident set size (VmHWM)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def measure_peak_gmacs(size: int = 1024, repeats: int = 5) -> float:
+    """This machine's fp32 GEMM throughput in GMAC/s (best of `repeats`): the roofline's ceiling."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return size**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def local_identity(peak_gmacs: float | None) -> DeviceIdentity:
+    from importlib.metadata import PackageNotFoundError, version
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    cores = os.cpu_count() or 1
+    runtimes = {}
+    for pkg in ("onnxruntime", "ai-edge-litert"):
+        try:
+            runtimes[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    ident = "".join(c if c.isalnum() else "-" for c in f"local-{platform.machine()}-{cores}c-{cpu}").strip("-")
+    return DeviceIdentity(id="-".join(filter(None, ident.split("-")))[:80], model=f"{cpu} ({cores} cores)",
+                          os=platform.platform(), cpu=cpu, kind="local", runtimes=runtimes, peak_gmacs=peak_gmacs)
+
+
+def _feeds(record: ArtifactRecord, batch: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    feeds = {}
+    for t in record.inputs:
+        shape = [batch if d == "batch" else int(d) for d in t.shape]
+        if t.layout == "NHWC" and len(shape) == 4:  # runners take NCHW and convert themselves
+            shape = [shape[0], shape[3], shape[1], shape[2]]
+        shape[0] = batch
+        lo, hi = t.value_range or (-1.0, 1.0)
+        feeds[t.name] = rng.uniform(lo, hi, shape).astype(np.float32) if t.role != "step" else np.zeros(shape, np.float32)
+    return feeds
+
+
+def _macs(record: ArtifactRecord) -> int | None:
+    from hpv.stages import STAGES
+    from hpv.stages.macs import count_macs
+
+    definition = STAGES.get(record.stage)
+    try:
+        return count_macs(definition.cls(definition.params(**record.params)))
+    except Exception:  # noqa: BLE001 - MACs are informative; a stage that cannot be built gets none
+        return None
+
+
+def profile_artifact(build: Path, record: ArtifactRecord, batch: int, *, runs: int, warmup: int,
+                     peak_gmacs: float | None) -> ArtifactProfile:
+    from hpv.compiler.backends import get_backend
+    from hpv.targets import get_target
+
+    manifest_target = get_target(load_manifest(build, check_files=False).target)
+    backend = get_backend(record.format)
+    _reset_peak_rss()
+    start = time.perf_counter()
+    run = backend.runner(build / record.path, manifest_target, None)
+    load_ms = (time.perf_counter() - start) * 1e3
+    feeds = _feeds(record, batch, np.random.default_rng(0))
+    first_ms = _timed(lambda: run(feeds)) * 1e3
+    for _ in range(warmup):
+        run(feeds)
+    samples = [_timed(lambda: run(feeds)) * 1e3 for _ in range(runs)]
+    latency = LatencyStats.from_samples(samples, warmup=warmup)
+    macs = _macs(record)
+    achieved = macs * batch / latency.p50_ms / 1e6 if macs else None
+    return ArtifactProfile(
+        artifact=record.path, stage=record.stage, format=record.format, precision=record.precision, batch=batch,
+        load_ms=round(load_ms, 3), first_ms=round(first_ms, 3), latency=latency, peak_memory_mb=_peak_rss_mb(),
+        macs=macs, achieved_gmacs=achieved, roofline_fraction=achieved / peak_gmacs if achieved and peak_gmacs else None,
+        delegate=DelegateRecord(name=manifest_target.compute_units[0]),
+        verification_psnr_db=record.verification.psnr_db)
+
+
+def profile_pipelines(build: Path, *, batches: list[int], runs: int, warmup: int,
+                      progress: Progress | None = None) -> list[PipelineProfile]:
+    """Every precision x batch x k of the build's pipeline, k timed in turns within each round."""
+    from hpv.calibration import HELDOUT_SEED, PoseSource
+    from hpv.profiles.quality import load_quality_table, quality_record
+    from hpv.runtime.pipeline import CompiledPipeline, batches as build_batches, precisions
+
+    log = progress or (lambda *_a, **_k: None)
+    manifest = load_manifest(build)
+    fixed = [b for b in build_batches(manifest) if b != "dynamic"]
+    table = load_quality_table()
+    out = []
+    for precision in precisions(manifest):
+        for batch in (fixed or batches):
+            pipe = CompiledPipeline(build, precision, batch, manifest)
+            frames = 8
+            poses = PoseSource(seed=HELDOUT_SEED, frames=frames * batch).rendered(pipe.pose_resolutions)
+            pose_at = [{r: p[t * batch:(t + 1) * batch] for r, p in poses.items()} for t in range(frames)]
+            ks = list(range(pipe.max_steps + 1))
+            for t in range(warmup):
+                pipe.frame(pose_at[t % frames], ks[-1])
+            samples: dict[int, list[float]] = {k: [] for k in ks}
+            for i in range(runs):
+                for k in ks:
+                    samples[k].append(_timed(lambda k=k: pipe.frame(pose_at[i % frames], k)) * 1e3)
+            art_psnr = min(r.record.verification.psnr_db for r in (pipe.generator, pipe.refiner, pipe.upscaler) if r)
+            for k in ks:
+                out.append(PipelineProfile(
+                    pipeline=manifest.pipeline, generator=pipe.generator.record.stage, precision=precision, steps=k,
+                    batch=batch, resolution=pipe.resolution, latency=LatencyStats.from_samples(samples[k], warmup),
+                    quality=quality_record(manifest.pipeline, k, art_psnr, table)))
+            log(f"pipeline {precision} batch {batch}: " + ", ".join(
+                f"k={k} {np.median(samples[k]):.1f} ms" for k in ks), 1)
+    return out
+
+
+def profile_local(build: str | Path, *, runs: int = 50, warmup: int = 5, batches: tuple[int, ...] = (1,),
+                  pipeline_runs: int = 20, pipelines: bool = True, peak_gmacs: float | None = None,
+                  progress: Progress | None = None) -> DeviceProfile:
+    from hpv.runtime.pipeline import RUNNABLE
+    from hpv.stages.checkpoint import sha256_file
+
+    log = progress or (lambda *_a, **_k: None)
+    build = Path(build)
+    manifest = load_manifest(build)
+    if any(b < 1 for b in batches):
+        raise ConfigError(f"batch sizes must be >= 1, got {list(batches)}")
+    if not any(a.format in RUNNABLE for a in manifest.artifacts):
+        raise ConfigError(f"{build} holds {manifest.artifacts[0].format if manifest.artifacts else 'no'} artifacts; "
+                          f"--device local runs {', '.join(RUNNABLE)} (Core ML: the macOS job; phones: --device adb)")
+    peak = peak_gmacs or measure_peak_gmacs()
+    log(f"fp32 GEMM peak of this machine: {peak:.1f} GMAC/s")
+    artifacts = []
+    for record in manifest.artifacts:
+        for batch in ([record.batch] if record.batch != "dynamic" else batches):
+            artifacts.append(profile_artifact(build, record, batch, runs=runs, warmup=warmup, peak_gmacs=peak))
+            a = artifacts[-1]
+            log(f"{record.path} batch {batch}: p50 {a.latency.p50_ms:.2f} ms, p90 {a.latency.p90_ms:.2f} ms", 1)
+    pipes = profile_pipelines(build, batches=list(batches), runs=pipeline_runs, warmup=2, progress=log) \
+        if pipelines and manifest.pipeline else []
+    target = manifest.target
+    return DeviceProfile(device=local_identity(peak), target=target, manifest_sha256=sha256_file(build / MANIFEST_NAME),
+                         measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), threads=os.cpu_count(),
+                         artifacts=artifacts, pipelines=pipes)

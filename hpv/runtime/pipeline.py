@@ -1,0 +1,128 @@
+"""A compiled pipeline, run frame by frame: generator -> k refiner steps -> upscaler, from the
+artifacts of one build (ONNX Runtime or LiteRT), with the generator's recurrent state carried.
+The profiler times it and `hpv render` drives it, so both measure the same thing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hpv.artifacts.manifest import ArtifactRecord, Manifest, load_manifest
+from hpv.errors import ConfigError, ManifestError, UnknownNameError
+from hpv.pipelines import PIPELINES, Pipeline
+
+RUNNABLE = ("onnx", "tflite")  # formats with a runtime on this machine
+
+
+def _rescale(x: np.ndarray, src: tuple[float, float] | None, dst: tuple[float, float] | None) -> np.ndarray:
+    if src is None or dst is None or tuple(src) == tuple(dst):
+        return x
+    return ((x - src[0]) / (src[1] - src[0]) * (dst[1] - dst[0]) + dst[0]).astype(np.float32)
+
+
+@dataclass
+class StageRunner:
+    record: ArtifactRecord
+    run: object  # feeds -> outputs, NCHW float (hpv.compiler.verify.Runner)
+
+    def input(self, name: str):
+        return next(t for t in self.record.inputs if t.name == name)
+
+    def output(self, name: str):
+        return next(t for t in self.record.outputs if t.name == name)
+
+
+def pick_artifact(manifest: Manifest, stage: str, precision: str, batch: int) -> ArtifactRecord:
+    """The artifact of `stage` at `precision` that runs `batch` frames a call."""
+    candidates = [a for a in manifest.artifacts if a.stage == stage and a.precision == precision]
+    if not candidates:
+        have = sorted({a.precision for a in manifest.artifacts if a.stage == stage})
+        raise UnknownNameError(f"precision of {stage} in this build", precision, have)
+    for a in candidates:
+        if a.batch == "dynamic" or a.batch == batch:
+            return a
+    raise ConfigError(f"the build has {stage} {precision} only for batch {[a.batch for a in candidates]}, not {batch}")
+
+
+def precisions(manifest: Manifest) -> list[str]:
+    """Precisions every stage of the build has."""
+    per_stage = [{a.precision for a in manifest.artifacts if a.stage == s}
+                 for s in dict.fromkeys(a.stage for a in manifest.artifacts)]
+    common = set.intersection(*per_stage) if per_stage else set()
+    return [p for p in dict.fromkeys(a.precision for a in manifest.artifacts) if p in common]
+
+
+def batches(manifest: Manifest) -> list[int | str]:
+    return list(dict.fromkeys(a.batch for a in manifest.artifacts))
+
+
+class CompiledPipeline:
+    """One build's generator, refiner and upscaler at one precision and batch size."""
+
+    def __init__(self, build: str | Path, precision: str, batch: int = 1, manifest: Manifest | None = None):
+        from hpv.compiler.backends import get_backend
+        from hpv.targets import get_target
+
+        self.build = Path(build)
+        self.manifest = manifest or load_manifest(self.build)
+        if self.manifest.artifacts and self.manifest.artifacts[0].format not in RUNNABLE:
+            raise ConfigError(f"{self.build}: {self.manifest.artifacts[0].format} artifacts cannot run on this "
+                              f"machine; build for {', '.join(RUNNABLE)} targets (Core ML runs in the macOS job)")
+        self.pipeline: Pipeline = PIPELINES.get(self.manifest.pipeline)
+        self.precision, self.batch = precision, batch
+        target = get_target(self.manifest.target)
+        backend = get_backend(target.format)
+        names = {a.stage for a in self.manifest.artifacts}
+        missing = [r.stage for r in self.pipeline.stages if r.stage not in names]
+        if missing:
+            raise ManifestError(f"{self.build} lacks {missing}: build the whole pipeline (no --stage) to run it")
+
+        def load(stage: str) -> StageRunner:
+            record = pick_artifact(self.manifest, stage, precision, batch)
+            return StageRunner(record, backend.runner(self.build / record.path, target, None))
+
+        self.generator = load(self.pipeline.generator.stage)
+        self.refiner = load(self.pipeline.refiner.stage) if self.pipeline.refiner else None
+        self.upscaler = load(self.pipeline.upscaler.stage)
+        self.max_steps = self.pipeline.max_steps
+        self.reset()
+
+    @property
+    def pose_resolutions(self) -> list[int]:
+        res = [int(self.generator.input("pose").shape[-1])]
+        if self.refiner:
+            res.append(int(self.refiner.input("pose").shape[-1]))
+        return sorted(set(res))
+
+    @property
+    def resolution(self) -> int:
+        return int(self.upscaler.output("upscaled").shape[-1])
+
+    def reset(self) -> None:
+        """Forget the recurrent state: the next frame starts a new sequence."""
+        self.state = {s.input: np.zeros([self.batch, *self.generator.input(s.input).shape[1:]], np.float32)
+                      for s in self.generator.record.state}
+        self.previous: np.ndarray | None = None
+
+    def frame(self, poses: dict[int, np.ndarray], k: int) -> np.ndarray:
+        """One frame of each of `batch` sequences: poses maps resolution -> [batch,3,R,R] model
+        inputs. Returns [batch,3,H,W] in the upscaler's output range."""
+        if not 0 <= k <= self.max_steps:
+            raise ConfigError(f"k = {k}: this pipeline refines 0..{self.max_steps} steps")
+        g = self.generator
+        out = g.run({"pose": poses[int(g.input("pose").shape[-1])], **self.state})
+        self.state = {s.input: out[s.output] for s in g.record.state}
+        est = out["image"]
+        if self.refiner is not None and k:
+            r = self.refiner
+            pose = poses[int(r.input("pose").shape[-1])]
+            prev = self.previous if self.previous is not None else est
+            for step in range(k):
+                est = r.run({"pose": pose, "estimate": est, "previous": prev,
+                             "step": np.full((self.batch, 1), float(step), np.float32)})["refined"]
+        self.previous = est
+        u = self.upscaler
+        up_in = _rescale(est, g.output("image").value_range, u.input("image").value_range)
+        return u.run({"image": up_in})["upscaled"]
