@@ -15,6 +15,7 @@ at k = K minus baseline)."""
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -30,6 +31,20 @@ def weights_in(folder: Path) -> dict[str, str]:
     return {p.name.split("-")[0]: str(p) for p in sorted(folder.glob("*.safetensors"))}
 
 
+def write_table(rows, source: str) -> None:
+    from hpv.atomic import write_text
+    from hpv.profiles.quality import QUALITY_TABLE, load_quality_table
+
+    table = load_quality_table()
+    for r in rows:
+        entry = table.setdefault(r.pipeline, {"source": source, "steps": {}})
+        entry["source"] = source
+        entry["steps"][str(r.steps)] = {"psnr_db": round(r.psnr_db, 3), "ssim": round(r.ssim, 4),
+                                        "flicker": round(r.flicker, 5)}
+    write_text(QUALITY_TABLE, json.dumps(table, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {QUALITY_TABLE}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=Path, default=Path("runs"))
@@ -39,6 +54,9 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=12, help="frames per test sequence (from the start)")
     ap.add_argument("--default-only", action="store_true",
                     help="score the default pipeline's k = 0..K only (no baseline, no final comparison line)")
+    ap.add_argument("--write-table", action="store_true",
+                    help="write the figures to the package's quality table (hpv/stages/weights/quality.json), "
+                         "which `hpv profile` joins with each build's verification PSNR")
     args = ap.parse_args()
     t0 = time.perf_counter()
     cfg = CONFIGS.get(args.config)
@@ -73,6 +91,9 @@ def main() -> None:
     if any(g <= 0 for g in gains):
         print("note: not every refinement step improves PSNR (see the steps with a change <= 0)")
     print(f"run time {time.perf_counter() - t0:.0f} s")
+    if args.write_table:
+        write_table(rows, f"bench/quality.py --sequences {args.sequences} --frames {args.frames} "
+                          f"(test split, {len(test)} sequences x {args.frames} frames, at 768x768)")
     if baseline is None:
         return
     print(f"psnr_default_minus_baseline_db: {steps[-1].psnr_db - rows[0].psnr_db:.2f}")

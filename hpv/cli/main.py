@@ -10,6 +10,7 @@ from hpv.cli.compare import compare_command
 from hpv.cli.compile import compile_command
 from hpv.cli.schedule import schedule_command
 from hpv.cli.profile import profile_command
+from hpv.cli.render import render_command
 from hpv.cli.report import report_command
 from hpv.cli.train import train_command
 
@@ -24,6 +25,7 @@ cli.add_command(compile_command)
 cli.add_command(profile_command)
 cli.add_command(schedule_command)
 cli.add_command(compare_command)
+cli.add_command(render_command)
 cli.add_command(report_command)
 cli.add_command(train_command)
 

@@ -25,7 +25,7 @@ def test_list_targets_and_stages():
 
 @pytest.mark.parametrize("args, expected", [
     (["--target", "onnx-cpuu"], "Did you mean 'onnx-cpu'"),
-    (["--target", "coreml-xyz"], "Valid targets: onnx-cpu, onnx-webgpu"),
+    (["--target", "tpu-xyz"], "Valid targets: coreml, coreml-gpu, coreml-ios18, coreml-mac, onnx-cpu"),
     (["--target", "onnx-cpu", "--stage", "fire_gn"], "Did you mean 'fire_gen'"),
     (["--target", "onnx-cpu", "--precision", "in8"], "Did you mean 'int8'"),
     (["--target", "onnx-webgpu", "--precision", "int8"], "fp16"),

@@ -1,0 +1,73 @@
+"""`hpv render`: a `.pose` file through the compiled pipeline into an MP4, at the scheduler's plan."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from hpv.cli.common import console, handle_errors
+
+
+@click.command(name="render", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False, path_type=Path), metavar="[INPUT.pose]...")
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("out.mp4"), show_default=True,
+              help="the MP4 to write; with several inputs, a folder that gets INPUT.mp4 for each")
+@click.option("--artifacts", type=click.Path(file_okay=False, path_type=Path), default=Path("artifacts/onnx-cpu"),
+              show_default=True, help="a build folder (ONNX or LiteRT) with manifest.json")
+@click.option("--profile", type=click.Path(dir_okay=False, path_type=Path),
+              help="device profile: the scheduler picks precision, k and batch for --fps from it")
+@click.option("--device", "device_id", help="the profile's device to plan for (default: this machine's entry)")
+@click.option("--fps", type=float, help="frame rate to hold (and of the video); default: the pose file's")
+@click.option("--precision", help="force a precision of the build")
+@click.option("--steps", "-k", type=click.IntRange(0), help="refinement steps (without a profile); with one, the most allowed")
+@click.option("--headroom", type=float, default=0.85, show_default=True, help="fraction of the frame period to plan for")
+@click.option("--buffer", type=click.IntRange(1), default=8, show_default=True, help="frames computed ahead of the encoder")
+@click.option("--pace/--no-pace", default=False, show_default=True,
+              help="consume frames in real time at --fps, as a player would (else as fast as possible)")
+@click.option("--frames", type=click.IntRange(1), help="render at most this many frames")
+@click.option("--no-controller", is_flag=True, help="keep the plan's k for every frame")
+@click.option("--json", "as_json", is_flag=True, help="print the run report as JSON on stdout")
+@handle_errors
+def render_command(inputs, out, artifacts, profile, device_id, fps, precision, steps, headroom, buffer, pace, frames,
+                   no_controller, as_json):
+    """Render INPUT.pose (or, without one, the synthetic signer) into an H.264 MP4 with the compiled
+    pipeline in ARTIFACTS, carrying the recurrent state frame to frame; reports achieved fps, k per
+    frame and frames that missed their deadline."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from hpv.errors import ConfigError
+    from hpv.profiles.schema import load_profile
+    from hpv.runtime.render import render_video
+
+    if len(inputs) > 1:
+        if out.suffix == ".mp4":
+            raise ConfigError(f"{len(inputs)} inputs: give -o a folder (each input gets FOLDER/NAME.mp4)")
+        names = [p.stem for p in inputs]
+        outputs = [out / (f"{n}.mp4" if names.count(n) == 1 else f"{n}-{i}.mp4") for i, n in enumerate(names)]
+    else:
+        outputs = [out]
+    if profile is not None and fps is None:
+        raise ConfigError("--profile plans for a frame rate: give --fps too")
+    loaded = load_profile(profile) if profile else None
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True, disable=as_json) as bar:
+        task = bar.add_task("rendering", total=None)
+        report = render_video(
+            artifacts, outputs, list(inputs), profile=loaded, device_id=device_id, fps=fps, precision=precision,
+            steps=steps, headroom=headroom, buffer=buffer, pace=pace, frames=frames, controller=not no_controller,
+            progress=lambda done, total, k: bar.update(task, completed=done, total=total,
+                                                       description=f"rendering (k={k})"))
+    summary = report.to_dict()
+    if as_json:
+        click.echo(json.dumps(summary, indent=1))
+        return
+    if report.plan:
+        console.print(f"plan: {report.plan}", highlight=False)
+    console.print(
+        f"wrote {', '.join(map(str, outputs))}: {report.frames} frames x {report.sequences} sequence(s), "
+        f"{report.precision} batch {report.batch}, achieved {report.achieved_fps:.1f} fps, first frame "
+        f"{report.first_frame_ms:.0f} ms, k per frame {summary['k_histogram']}, "
+        + (f"{report.missed} missed the {report.deadline_ms:.1f} ms deadline, " if report.deadline_ms else "")
+        + f"{report.switches} controller switches", highlight=False)

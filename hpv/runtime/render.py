@@ -1,0 +1,241 @@
+"""`hpv render`: a `.pose` file (or the synthetic default) through a compiled pipeline into an
+H.264 MP4, frame by frame with the recurrent state carried.
+
+The scheduler picks the configuration from a device profile; the online controller steps k (and
+then resolution) down or up from the measured frame times. Frames stream through a bounded buffer
+to an encoder thread: computing runs ahead of the encoder by at most `buffer` frames. With `pace`
+the encoder consumes in real time (frame i is due `i / fps` after the first), as a player would,
+and a frame not ready by its due time counts as missed. Independent sequences are batched when
+the plan says batching pays; within one sequence the recurrent order is kept."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hpv.errors import ConfigError, MissingExtraError, UnknownNameError
+
+FRAME_CHUNK = 16  # poses are rendered this many frames at a time
+
+
+@dataclass
+class RenderReport:
+    outputs: list[Path]
+    frames: int  # per sequence
+    sequences: int
+    seconds: float
+    first_frame_ms: float
+    frame_ms: list[float] = field(default_factory=list)  # compute time per call (all sequences)
+    steps: list[int] = field(default_factory=list)  # k per frame
+    missed: int = 0
+    deadline_ms: float | None = None
+    plan: str | None = None
+    switches: int = 0
+    precision: str = ""
+    batch: int = 1
+
+    @property
+    def achieved_fps(self) -> float:
+        """Frames of all sequences produced per second of wall time, encoding included."""
+        return self.frames * self.sequences / self.seconds if self.seconds > 0 else float("inf")
+
+    def to_dict(self) -> dict:
+        return {"outputs": [str(p) for p in self.outputs], "frames": self.frames, "sequences": self.sequences,
+                "seconds": round(self.seconds, 3), "achieved_fps": round(self.achieved_fps, 2),
+                "first_frame_ms": round(self.first_frame_ms, 2), "missed": self.missed,
+                "deadline_ms": self.deadline_ms, "plan": self.plan, "switches": self.switches,
+                "precision": self.precision, "batch": self.batch,
+                "k_histogram": {str(k): self.steps.count(k) for k in sorted(set(self.steps))},
+                "frame_ms_p50": round(float(np.median(self.frame_ms)), 3) if self.frame_ms else None,
+                "frame_ms_p90": round(float(np.percentile(self.frame_ms, 90)), 3) if self.frame_ms else None}
+
+
+def load_sequences(inputs: list[Path], default_frames: int):
+    from hpv.pose import default_sequence, load_sequence
+
+    if not inputs:
+        return [default_sequence(num_frames=default_frames, seed=0)]
+    return [load_sequence(p) for p in inputs]
+
+
+def choose(manifest, profile, device_id: str | None, fps: float | None, sequences: int, *,
+           precision: str | None, steps: int | None, headroom: float):
+    """(plan or None, precision, k, batch) for this build: the scheduler's choice where a profile
+    and a frame rate are given, restricted to the configurations this build can run."""
+    from hpv.runtime.pipeline import precisions
+
+    have = precisions(manifest)
+    if precision is not None and precision not in have:
+        raise UnknownNameError("precision in this build", precision, have)
+    if profile is None or fps is None:
+        return None, precision or have[0], steps, 1
+    from hpv.profiles.local import local_identity
+    from hpv.runtime.scheduler import plan
+
+    devices = [d for d in profile.devices if d.target == manifest.target]
+    if device_id is not None:
+        devices = [d for d in devices if d.device.id == device_id]
+        if not devices:
+            raise UnknownNameError(f"device of target {manifest.target} in the profile", device_id,
+                                   [d.device.id for d in profile.devices])
+    elif len(devices) > 1:
+        here = local_identity(None).id
+        devices = [d for d in devices if d.device.id == here] or devices[:1]
+    if not devices:
+        raise ConfigError(f"the profile has no device measured with target {manifest.target}; "
+                          f"profile this build first: hpv profile ARTIFACTS_DIR --out PROFILE")
+    device = devices[0]
+    runnable = [p for p in device.pipelines if p.pipeline == manifest.pipeline and p.precision in have
+                and (precision is None or p.precision == precision) and (steps is None or p.steps <= steps)]
+    device = device.model_copy(update={"pipelines": runnable})
+    chosen = plan(device, fps, headroom=headroom, max_batch=sequences)
+    return chosen, chosen.config.precision, chosen.config.steps, chosen.config.batch
+
+
+class _Writer:
+    """One H.264 MP4 per sequence, written to a temp file and renamed when complete."""
+
+    def __init__(self, outputs: list[Path], fps: float, size: int, crf: int = 20):
+        try:
+            import av
+        except ImportError:
+            raise MissingExtraError("av", "video") from None
+        self.final = outputs
+        self.tmp = [p.with_name(f".{p.stem}.partial.mp4") for p in outputs]
+        self.containers, self.streams = [], []
+        for path in self.tmp:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            container = av.open(str(path), mode="w", format="mp4")
+            stream = container.add_stream("libx264", rate=max(1, round(fps)))
+            stream.width = stream.height = size
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"crf": str(crf), "preset": "veryfast"}
+            self.containers.append(container)
+            self.streams.append(stream)
+
+    def write(self, images: np.ndarray) -> None:
+        import av
+
+        for container, stream, image in zip(self.containers, self.streams, images):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+
+    def close(self, keep: bool) -> None:
+        for container, stream in zip(self.containers, self.streams):
+            try:
+                if keep:
+                    for packet in stream.encode():
+                        container.mux(packet)
+            finally:
+                container.close()
+        for tmp, final in zip(self.tmp, self.final):
+            if keep:
+                os.replace(tmp, final)
+            else:
+                tmp.unlink(missing_ok=True)
+
+
+def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = None, *, profile=None,
+                 device_id: str | None = None, fps: float | None = None, precision: str | None = None,
+                 steps: int | None = None, headroom: float = 0.85, buffer: int = 8, pace: bool = False,
+                 frames: int | None = None, default_frames: int = 100, controller: bool = True,
+                 progress: Callable[[int, int, int], None] | None = None) -> RenderReport:
+    from hpv.artifacts.manifest import load_manifest
+    from hpv.pose import render, to_model_input
+    from hpv.runtime.controller import Controller
+    from hpv.runtime.pipeline import CompiledPipeline
+
+    if buffer < 1:
+        raise ConfigError(f"buffer must be >= 1 frame, got {buffer}")
+    if fps is not None and not fps > 0:
+        raise ConfigError(f"fps must be positive, got {fps}")
+    manifest = load_manifest(build)
+    seqs = load_sequences(list(inputs or []), default_frames)
+    if len(outputs) != len(seqs):
+        raise ConfigError(f"{len(seqs)} sequences need {len(seqs)} outputs, got {len(outputs)}")
+    chosen, precision, k, batch = choose(manifest, profile, device_id, fps, len(seqs), precision=precision,
+                                         steps=steps, headroom=headroom)
+    pipe = CompiledPipeline(build, precision, batch, manifest)
+    k = pipe.max_steps if k is None else k
+    if not 0 <= k <= pipe.max_steps:
+        raise ConfigError(f"--steps {k}: this pipeline refines 0..{pipe.max_steps} steps")
+    ctl = Controller.from_plan(chosen) if chosen is not None and controller else None
+    video_fps = fps or float(seqs[0].fps or 25.0)
+    n = min(s.num_frames for s in seqs) if frames is None else min(frames, *(s.num_frames for s in seqs))
+    lo, hi = pipe.upscaler.output("upscaled").value_range or (0.0, 1.0)
+    report = RenderReport(outputs, n, len(seqs), 0.0, 0.0, deadline_ms=1000 / fps if fps else None,
+                          plan=None if chosen is None else chosen.reason, precision=precision, batch=batch)
+    writer = _Writer(outputs, video_fps, pipe.resolution)
+    frames_q: queue.Queue = queue.Queue(maxsize=buffer)
+    failure: list[BaseException] = []
+    start = time.perf_counter()
+
+    groups = -(-len(seqs) // batch)
+    padded = seqs + [seqs[-1]] * (groups * batch - len(seqs))  # a short last group repeats a sequence
+    states = [(dict(pipe.state), None) for _ in range(groups)]  # each group carries its own state
+
+    def produce() -> None:
+        try:
+            rendered: dict[int, np.ndarray] = {}
+            for t in range(n):
+                if t % FRAME_CHUNK == 0:  # draw the next chunk of poses for every sequence
+                    rendered = {r: np.stack([to_model_input(render(s.frames(t, min(t + FRAME_CHUNK, n)), r))
+                                             for s in padded], axis=1) for r in pipe.pose_resolutions}
+                for g in range(groups):
+                    poses = {r: a[t % FRAME_CHUNK, g * batch:(g + 1) * batch] for r, a in rendered.items()}
+                    level = ctl.config.steps if ctl else k
+                    pipe.state, pipe.previous = states[g]
+                    t0 = time.perf_counter()
+                    images = pipe.frame(poses, level)
+                    ms = (time.perf_counter() - t0) * 1e3
+                    states[g] = (pipe.state, pipe.previous)
+                    if ctl:
+                        ctl.observe(ms / batch)
+                    report.frame_ms.append(ms)
+                    report.steps.append(level)
+                    rgb = np.clip((images - lo) / (hi - lo) * 255 + 0.5, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+                    frames_q.put((t, g, rgb))
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            failure.append(e)
+        finally:
+            frames_q.put(None)
+
+    producer = threading.Thread(target=produce, name="hpv-render", daemon=True)
+    producer.start()
+    ok = False
+    try:
+        first_ready = None
+        pending: dict[int, list] = {}
+        while (item := frames_q.get()) is not None:
+            t, group, rgb = item
+            now = time.perf_counter()
+            if first_ready is None:
+                first_ready = now
+                report.first_frame_ms = (now - start) * 1e3
+            due = first_ready + t / video_fps
+            if fps is not None and group == 0 and t > 0 and now > due + 1e-3:
+                report.missed += 1
+            if pace and now < due:
+                time.sleep(due - now)
+            pending.setdefault(t, []).append(rgb)
+            if len(pending[t]) == groups:
+                writer.write(np.concatenate(pending.pop(t))[:len(seqs)])
+                if progress:
+                    progress(t + 1, n, report.steps[-1])
+        producer.join()
+        if failure:
+            raise failure[0]
+        ok = True
+    finally:
+        writer.close(keep=ok)
+    report.seconds = time.perf_counter() - start
+    report.switches = len(ctl.switches) if ctl else 0
+    return report

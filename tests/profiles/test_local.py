@@ -1,0 +1,84 @@
+"""`hpv profile --device local` on the default pipeline's small build: a profile that validates and
+reports, and the regression check on real measurements of this noisy machine (A/A passes, an
+artifact made 25% slower is flagged)."""
+
+import time
+
+from click.testing import CliRunner
+
+from hpv.cli.main import cli
+from hpv.compiler.backends.onnx import OnnxBackend
+from hpv.profiles.compare import compare
+from hpv.profiles.local import profile_local
+from hpv.profiles.schema import PROFILE_SCHEMA_VERSION, ProfileFile, load_profile
+
+
+def _file(device) -> ProfileFile:
+    return ProfileFile(schema_version=PROFILE_SCHEMA_VERSION, generator="test", devices=[device])
+
+
+def test_profile_validates_and_reports(small_build, tmp_path):
+    out, page = tmp_path / "profile.json", tmp_path / "report.html"
+    run = CliRunner().invoke(cli, ["profile", str(small_build.folder), "--out", str(out), "--runs", "8",
+                                   "--warmup", "1", "--batch", "1", "--batch", "2", "--pipeline-runs", "3"])
+    assert run.exit_code == 0, run.output
+    device = load_profile(out).devices[0]
+    arts = small_build.manifest.artifacts
+    assert len(device.artifacts) == 2 * len(arts)  # dynamic batch: measured at 1 and 2
+    for a in device.artifacts:
+        assert a.latency.runs == 8 and len(a.latency.samples_ms) == 8 and a.load_ms > 0 and a.first_ms > 0
+        assert a.macs > 0 and 0 < a.roofline_fraction and a.peak_memory_mb > 0
+    precisions = {a.precision for a in arts}
+    k_max = 4
+    assert len(device.pipelines) == len(precisions) * 2 * (k_max + 1)
+    assert {p.steps for p in device.pipelines} == set(range(k_max + 1))
+    # More refinement steps cost more: k = K is slower than k = 0 at the same precision and batch.
+    for prec in precisions:
+        by_k = {p.steps: p.latency.min_ms for p in device.pipelines if p.precision == prec and p.batch == 1}
+        assert by_k[k_max] > by_k[0]
+    run = CliRunner().invoke(cli, ["report", str(out), "-o", str(page)])
+    assert run.exit_code == 0 and "<svg" in page.read_text()
+
+
+def test_profile_merges_devices(small_build, tmp_path):
+    out = tmp_path / "profile.json"
+    args = ["profile", str(small_build.folder), "--out", str(out), "--runs", "3", "--no-pipelines", "--merge"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    assert CliRunner().invoke(cli, args).exit_code == 0  # same device again: replaced, not duplicated
+    assert len(load_profile(out).devices) == 1
+
+
+def test_profile_of_a_missing_build_exits_2(tmp_path):
+    run = CliRunner().invoke(cli, ["profile", str(tmp_path / "nowhere"), "--out", str(tmp_path / "p.json")])
+    assert run.exit_code == 2 and "no manifest" in run.output
+
+
+def _slowed(factor: float):
+    """OnnxBackend.runner whose every call does `factor` times its work (it spins for the rest)."""
+    plain = OnnxBackend.runner
+
+    def runner(self, path, target, stage=None):
+        run = plain(self, path, target, stage)
+
+        def slow(feeds):
+            start = time.perf_counter()
+            out = run(feeds)
+            until = start + (time.perf_counter() - start) * factor
+            while time.perf_counter() < until:
+                pass
+            return out
+
+        return slow
+
+    return runner
+
+
+def test_a_a_passes_and_25_percent_slower_is_flagged(small_build, monkeypatch):
+    measure = dict(runs=60, warmup=5, pipelines=False, peak_gmacs=1.0)
+    a = _file(profile_local(small_build.folder, **measure))
+    b = _file(profile_local(small_build.folder, **measure))
+    assert compare(a, b).regressions == []
+    monkeypatch.setattr(OnnxBackend, "runner", _slowed(1.25))
+    slow = _file(profile_local(small_build.folder, **measure))
+    flagged = {c.config.key[0] for c in compare(a, slow).regressions}
+    assert flagged == {x.artifact for x in a.devices[0].artifacts}
