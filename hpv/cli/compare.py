@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hpv.cli.common import handle_errors
-from hpv.profiles.compare import DEFAULT_THRESHOLD_PCT
+from hpv.profiles.compare import DEFAULT_QUANTILE, DEFAULT_THRESHOLD_PCT
 
 
 def _table(comparison) -> Table:
@@ -21,7 +21,7 @@ def _table(comparison) -> Table:
 
     verdicts = {Verdict.REGRESSION: "[bold red]regression[/]", Verdict.IMPROVEMENT: "[green]faster[/]",
                 Verdict.UNCHANGED: "[dim]ok[/]"}
-    table = Table(title=f"latency per call, ms: median and its {comparison.confidence:.0%} interval",
+    table = Table(title=f"latency per call, ms: q{comparison.quantile:.0%} and its {comparison.confidence:.0%} interval",
                   box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("configuration (b: batch)", overflow="fold")
     for col in ("baseline", "current", "change"):
@@ -46,11 +46,14 @@ def _table(comparison) -> Table:
 @click.argument("baseline", type=click.Path(path_type=Path))
 @click.argument("current", type=click.Path(path_type=Path))
 @click.option("--threshold", type=click.FloatRange(min=0), default=DEFAULT_THRESHOLD_PCT, show_default=True,
-              metavar="PCT", help="slowdown beyond the noise, in % of the baseline median, that fails")
+              metavar="PCT", help="slowdown beyond the noise, in % of the baseline's quantile, that fails")
+@click.option("--quantile", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DEFAULT_QUANTILE,
+              show_default=True, help="where to read each latency distribution (0.5: the median; the default "
+              "lower quartile holds between runs on a shared machine, where the median drifts)")
 @click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), metavar="OUT.md",
               help="also write a GitHub-flavoured summary here (e.g. \"$GITHUB_STEP_SUMMARY\")")
 @handle_errors
-def compare_command(baseline, current, threshold, markdown):
+def compare_command(baseline, current, threshold, quantile, markdown):
     """Compare CURRENT's latencies against BASELINE's, configuration by configuration.
 
     Exit 1 when a configuration got slower by more than PCT% beyond the noise of both
@@ -60,7 +63,7 @@ def compare_command(baseline, current, threshold, markdown):
     from hpv.profiles.compare import compare, grouped, method_note, summary_line, to_markdown
     from hpv.profiles.schema import load_profile
 
-    result = compare(load_profile(baseline), load_profile(current), threshold)
+    result = compare(load_profile(baseline), load_profile(current), threshold, quantile=quantile)
     out = Console(highlight=False, soft_wrap=False)
     out.print(_table(result))
     for title, only in (("only in baseline", result.only_in_baseline), ("only in current", result.only_in_current)):

@@ -99,3 +99,7 @@ def compile_command(target, stages, precisions, out, pipeline, pose, weights, sm
 
 def main() -> None:
     compile_command(prog_name="hpv-compile")
+
+
+if __name__ == "__main__":
+    main()

@@ -32,3 +32,7 @@ cli.add_command(train_command)
 
 def main() -> None:
     cli(prog_name="hpv")
+
+
+if __name__ == "__main__":
+    main()

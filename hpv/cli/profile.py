@@ -14,6 +14,8 @@ from hpv.cli.common import console, handle_errors
 @click.option("--device", default="local", show_default=True, metavar="local|adb[:SERIAL]",
               help="this machine (ONNX Runtime / LiteRT), or an Android phone over adb")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("profile.json"), show_default=True)
+@click.option("--device-id", help="local: name this machine in the profile (stable across CI runners), "
+              "instead of its CPU model")
 @click.option("--merge", is_flag=True, help="add this device to the profile already at --out (replacing its old entry)")
 @click.option("--runs", type=click.IntRange(1), default=50, show_default=True, help="timed runs per artifact")
 @click.option("--warmup", type=click.IntRange(0), default=5, show_default=True, help="untimed runs first")
@@ -26,7 +28,7 @@ from hpv.cli.common import console, handle_errors
 @click.option("--delegate", default="cpu", show_default=True, help="adb: cpu, xnnpack, gpu or nnapi")
 @click.option("--threads", type=click.IntRange(1), default=4, show_default=True, help="adb: benchmark_model threads")
 @handle_errors
-def profile_command(build, device, out, merge, runs, warmup, batches, pipeline_runs, no_pipelines, peak_gmacs,
+def profile_command(build, device, device_id, out, merge, runs, warmup, batches, pipeline_runs, no_pipelines, peak_gmacs,
                     benchmark_model, delegate, threads):
     """Measure every artifact of ARTIFACTS_DIR (a build folder with manifest.json) and, locally, the
     whole pipeline per frame for k = 0..K, and write a device profile."""
@@ -51,7 +53,7 @@ def profile_command(build, device, out, merge, runs, warmup, batches, pipeline_r
 
             measured = profile_local(build, runs=runs, warmup=warmup, batches=tuple(batches) or (1,),
                                      pipeline_runs=pipeline_runs, pipelines=not no_pipelines, peak_gmacs=peak_gmacs,
-                                     progress=progress)
+                                     device_id=device_id, progress=progress)
         elif kind == "adb":
             from hpv.profiles.android import profile_android
 

@@ -2,13 +2,17 @@
 and which were measured in one file only.
 
 A configuration is the same artifact at the same batch size (or the same pipeline at the same
-precision, steps, batch and resolution) on the same device and target. Each side's median latency
-gets a distribution-free confidence interval from its recorded samples (order statistics of the
-binomial, so no resampling and no seed: the same files always give the same verdict). A
-configuration is a regression only when even the most favourable reading of the noise leaves it
-slower by more than the threshold:
+precision, steps, batch and resolution) on the same device and target. Each side's latency is
+located by a quantile of its recorded samples, the lower quartile by default, with a
+distribution-free confidence interval (order statistics of the binomial, so no resampling and no
+seed: the same files always give the same verdict). Why the lower quartile and not the median: on
+a shared machine, other work adds a right tail to the distribution that moves the median 10-30%
+between two runs of the same build (measured on this project's 2-core machine), while the lower
+quartile holds; a real slowdown, more work per call, moves the whole distribution, lower quartile
+included. A configuration is a regression only when even the most favourable reading of the noise
+leaves it slower by more than the threshold:
 
-    lower bound of current's median - upper bound of baseline's median > threshold% of baseline's median
+    lower bound of current's quantile - upper bound of baseline's quantile > threshold% of baseline's quantile
 
 and an improvement in the mirror case. Runtimes that only report aggregates (benchmark_model:
 `samples_ms` empty) and runs too short for an interval fall back to p50 +- AGGREGATE_HALF_WIDTH, so
@@ -31,6 +35,7 @@ if TYPE_CHECKING:  # the schema pulls in pydantic; `hpv --help` should not
 
 DEFAULT_THRESHOLD_PCT = 10.0
 DEFAULT_CONFIDENCE = 0.95
+DEFAULT_QUANTILE = 0.25  # the lower quartile: see the module's docstring
 # Half-width of the interval given to a median known only as p50 (no samples), relative to p50.
 AGGREGATE_HALF_WIDTH = 0.05
 
@@ -108,6 +113,7 @@ class Comparison:
     entries: tuple[ConfigComparison, ...]
     only_in_baseline: tuple[Config, ...]
     only_in_current: tuple[Config, ...]
+    quantile: float = 0.5
 
     def _with(self, verdict: Verdict) -> tuple[ConfigComparison, ...]:
         return tuple(e for e in self.entries if e.verdict is verdict)
@@ -154,8 +160,35 @@ def median_interval(samples: list[float], confidence: float = DEFAULT_CONFIDENCE
     return median, x[j - 1], x[n - j]
 
 
-def estimate(latency: LatencyStats, confidence: float = DEFAULT_CONFIDENCE) -> Estimate:
-    interval = median_interval(latency.samples_ms, confidence)
+def quantile_interval(samples: list[float], q: float, confidence: float = DEFAULT_CONFIDENCE
+                      ) -> tuple[float, float, float] | None:
+    """(quantile, lower, upper): the q-quantile of the samples and two order statistics that hold the
+    true q-quantile with probability at least `confidence` (Binomial(n, q) tails of at most
+    (1 - confidence) / 2 each). None when the samples are too few for that."""
+    if q == 0.5:
+        return median_interval(samples, confidence)
+    n = len(samples)
+    if n == 0:
+        return None
+    x = sorted(samples)
+    pmf = [math.comb(n, i) * q**i * (1 - q) ** (n - i) for i in range(n + 1)]
+    half = (1.0 - confidence) / 2
+    lo_rank, tail = 0, 0.0  # the largest r with P(B <= r - 1) <= half: x_(r) is the lower bound
+    while lo_rank < n and tail + pmf[lo_rank] <= half:
+        tail += pmf[lo_rank]
+        lo_rank += 1
+    hi_rank, tail = n, 0.0  # the smallest s with P(B >= s) <= half: x_(s) is the upper bound
+    while hi_rank > 0 and tail + pmf[hi_rank] <= half:
+        tail += pmf[hi_rank]
+        hi_rank -= 1
+    if lo_rank < 1 or hi_rank + 1 > n:
+        return None
+    point = x[min(n - 1, int(q * (n - 1) + 0.5))]
+    return point, x[lo_rank - 1], x[hi_rank]
+
+
+def estimate(latency: LatencyStats, confidence: float = DEFAULT_CONFIDENCE, quantile: float = 0.5) -> Estimate:
+    interval = quantile_interval(latency.samples_ms, quantile, confidence)
     if interval is not None:
         median, lo, hi = interval
         return Estimate(median, lo, hi, latency.runs, Method.ORDER_STATISTIC)
@@ -165,7 +198,7 @@ def estimate(latency: LatencyStats, confidence: float = DEFAULT_CONFIDENCE) -> E
 
 
 def compare(baseline: ProfileFile, current: ProfileFile, threshold_pct: float = DEFAULT_THRESHOLD_PCT, *,
-            confidence: float = DEFAULT_CONFIDENCE) -> Comparison:
+            confidence: float = DEFAULT_CONFIDENCE, quantile: float = DEFAULT_QUANTILE) -> Comparison:
     """Match the configurations of two profiles and judge each common one: regression, improvement,
     or within noise (see the module's docstring for the rule). Raises ProfileError when the two have
     no configuration in common, or when one file lists a configuration twice."""
@@ -173,13 +206,15 @@ def compare(baseline: ProfileFile, current: ProfileFile, threshold_pct: float = 
         raise ConfigError(f"threshold must be a percentage >= 0, got {threshold_pct}")
     if not 0 < confidence < 1:
         raise ConfigError(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence}")
+    if not 0 < quantile < 1:
+        raise ConfigError(f"quantile must be between 0 and 1 (e.g. 0.25), got {quantile}")
     base = _by_key(baseline, "baseline")
     cur = _by_key(current, "current")
     entries = []
     for k, (config, b_lat) in base.items():
         if k not in cur:
             continue
-        b, c = estimate(b_lat, confidence), estimate(cur[k][1], confidence)
+        b, c = estimate(b_lat, confidence, quantile), estimate(cur[k][1], confidence, quantile)
         entries.append(ConfigComparison(config, b, c, _verdict(b, c, threshold_pct)))
     if not entries:
         raise ProfileError(
@@ -188,7 +223,7 @@ def compare(baseline: ProfileFile, current: ProfileFile, threshold_pct: float = 
     return Comparison(
         threshold_pct=threshold_pct, confidence=confidence, entries=tuple(entries),
         only_in_baseline=tuple(c for k, (c, _) in base.items() if k not in cur),
-        only_in_current=tuple(c for k, (c, _) in cur.items() if k not in base))
+        only_in_current=tuple(c for k, (c, _) in cur.items() if k not in base), quantile=quantile)
 
 
 def _verdict(b: Estimate, c: Estimate, threshold_pct: float) -> Verdict:
@@ -254,7 +289,7 @@ def summary_line(comparison: Comparison) -> str:
     if c.only_in_baseline or c.only_in_current:
         extra = f"; {len(c.only_in_baseline)} only in baseline, {len(c.only_in_current)} only in current"
     return (f"{', '.join(parts)} of {len(c.entries)} configurations compared "
-            f"(threshold {c.threshold_pct:g}% beyond the {c.confidence:.0%} intervals of the medians){extra}")
+            f"(threshold {c.threshold_pct:g}% beyond the {c.confidence:.0%} intervals of the q{c.quantile:.0%} latencies){extra}")
 
 
 def method_note(comparison: Comparison) -> str | None:

@@ -1,7 +1,7 @@
 """`hpv profile --device local`: measure a build's artifacts and its whole pipeline per frame on
 this machine, with ONNX Runtime or LiteRT.
 
-Per artifact and batch size: load time, first inference, a warm latency distribution (every timed
+Per artifact and batch size (artifacts timed in turns, round by round): load time, first inference, a warm latency distribution (every timed
 run kept), peak resident memory, MACs and the achieved fraction of the machine's measured fp32
 GEMM peak. Per pipeline configuration (precision, batch, k = 0..K): the time of a whole frame,
 generator + k refiner steps + upscaler with the conversions between them, the figure the scheduler
@@ -14,6 +14,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -103,31 +104,64 @@ def _macs(record: ArtifactRecord) -> int | None:
         return None
 
 
-def profile_artifact(build: Path, record: ArtifactRecord, batch: int, *, runs: int, warmup: int,
-                     peak_gmacs: float | None) -> ArtifactProfile:
-    from hpv.compiler.backends import get_backend
-    from hpv.targets import get_target
+@dataclass
+class _Loaded:
+    record: ArtifactRecord
+    batch: int
+    run: Callable
+    feeds: dict[str, np.ndarray]
+    load_ms: float
+    first_ms: float
+    peak_mb: float | None
+    samples: list[float] = field(default_factory=list)
 
-    manifest_target = get_target(load_manifest(build, check_files=False).target)
-    backend = get_backend(record.format)
+
+def _load(build: Path, target, record: ArtifactRecord, batch: int, warmup: int) -> _Loaded:
+    """Load one artifact, run it once (first inference) and `warmup` times; peak RSS over that."""
+    from hpv.compiler.backends import get_backend
+
     _reset_peak_rss()
     start = time.perf_counter()
-    run = backend.runner(build / record.path, manifest_target, None)
+    run = get_backend(record.format).runner(build / record.path, target, None)
     load_ms = (time.perf_counter() - start) * 1e3
     feeds = _feeds(record, batch, np.random.default_rng(0))
     first_ms = _timed(lambda: run(feeds)) * 1e3
     for _ in range(warmup):
         run(feeds)
-    samples = [_timed(lambda: run(feeds)) * 1e3 for _ in range(runs)]
-    latency = LatencyStats.from_samples(samples, warmup=warmup)
-    macs = _macs(record)
-    achieved = macs * batch / latency.p50_ms / 1e6 if macs else None
+    return _Loaded(record, batch, run, feeds, load_ms, first_ms, _peak_rss_mb())
+
+
+def _artifact_profile(a: _Loaded, warmup: int, peak_gmacs: float | None, target) -> ArtifactProfile:
+    latency = LatencyStats.from_samples(a.samples, warmup=warmup)
+    macs = _macs(a.record)
+    achieved = macs * a.batch / latency.p50_ms / 1e6 if macs else None
     return ArtifactProfile(
-        artifact=record.path, stage=record.stage, format=record.format, precision=record.precision, batch=batch,
-        load_ms=round(load_ms, 3), first_ms=round(first_ms, 3), latency=latency, peak_memory_mb=_peak_rss_mb(),
-        macs=macs, achieved_gmacs=achieved, roofline_fraction=achieved / peak_gmacs if achieved and peak_gmacs else None,
-        delegate=DelegateRecord(name=manifest_target.compute_units[0]),
-        verification_psnr_db=record.verification.psnr_db)
+        artifact=a.record.path, stage=a.record.stage, format=a.record.format, precision=a.record.precision,
+        batch=a.batch, load_ms=round(a.load_ms, 3), first_ms=round(a.first_ms, 3), latency=latency,
+        peak_memory_mb=a.peak_mb, macs=macs, achieved_gmacs=achieved,
+        roofline_fraction=achieved / peak_gmacs if achieved and peak_gmacs else None,
+        delegate=DelegateRecord(name=target.compute_units[0]), verification_psnr_db=a.record.verification.psnr_db)
+
+
+def profile_artifacts(build: Path, *, runs: int, warmup: int, batches: tuple[int, ...], rounds: int,
+                      peak_gmacs: float | None, progress: Progress | None = None) -> list[ArtifactProfile]:
+    """Every artifact at every batch size, timed in turns: `rounds` rounds, each giving every
+    artifact its share of the runs, so a slow spell of the machine lands on all of them alike."""
+    from hpv.targets import get_target
+
+    log = progress or (lambda *_a, **_k: None)
+    manifest = load_manifest(build, check_files=False)
+    target = get_target(manifest.target)
+    loaded = [_load(build, target, r, b, warmup) for r in manifest.artifacts
+              for b in ([r.batch] if r.batch != "dynamic" else batches)]
+    per_round = [runs // rounds + (i < runs % rounds) for i in range(rounds)]
+    for n in per_round:
+        for a in loaded:
+            a.samples += [_timed(lambda a=a: a.run(a.feeds)) * 1e3 for _ in range(n)]
+    out = [_artifact_profile(a, warmup, peak_gmacs, target) for a in loaded]
+    for p in out:
+        log(f"{p.artifact} batch {p.batch}: p50 {p.latency.p50_ms:.2f} ms, p90 {p.latency.p90_ms:.2f} ms", 1)
+    return out
 
 
 def profile_pipelines(build: Path, *, batches: list[int], runs: int, warmup: int,
@@ -168,7 +202,7 @@ def profile_pipelines(build: Path, *, batches: list[int], runs: int, warmup: int
 
 def profile_local(build: str | Path, *, runs: int = 50, warmup: int = 5, batches: tuple[int, ...] = (1,),
                   pipeline_runs: int = 20, pipelines: bool = True, peak_gmacs: float | None = None,
-                  progress: Progress | None = None) -> DeviceProfile:
+                  device_id: str | None = None, rounds: int = 5, progress: Progress | None = None) -> DeviceProfile:
     from hpv.runtime.pipeline import RUNNABLE
     from hpv.stages.checkpoint import sha256_file
 
@@ -182,15 +216,14 @@ def profile_local(build: str | Path, *, runs: int = 50, warmup: int = 5, batches
                           f"--device local runs {', '.join(RUNNABLE)} (Core ML: the macOS job; phones: --device adb)")
     peak = peak_gmacs or measure_peak_gmacs()
     log(f"fp32 GEMM peak of this machine: {peak:.1f} GMAC/s")
-    artifacts = []
-    for record in manifest.artifacts:
-        for batch in ([record.batch] if record.batch != "dynamic" else batches):
-            artifacts.append(profile_artifact(build, record, batch, runs=runs, warmup=warmup, peak_gmacs=peak))
-            a = artifacts[-1]
-            log(f"{record.path} batch {batch}: p50 {a.latency.p50_ms:.2f} ms, p90 {a.latency.p90_ms:.2f} ms", 1)
+    artifacts = profile_artifacts(build, runs=runs, warmup=warmup, batches=batches, rounds=min(rounds, runs),
+                                  peak_gmacs=peak, progress=log)
     pipes = profile_pipelines(build, batches=list(batches), runs=pipeline_runs, warmup=2, progress=log) \
         if pipelines and manifest.pipeline else []
     target = manifest.target
-    return DeviceProfile(device=local_identity(peak), target=target, manifest_sha256=sha256_file(build / MANIFEST_NAME),
+    identity = local_identity(peak)
+    if device_id:
+        identity = identity.model_copy(update={"id": device_id})
+    return DeviceProfile(device=identity, target=target, manifest_sha256=sha256_file(build / MANIFEST_NAME),
                          measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), threads=os.cpu_count(),
                          artifacts=artifacts, pipelines=pipes)

@@ -95,7 +95,8 @@ def choose(manifest, profile, device_id: str | None, fps: float | None, sequence
     runnable = [p for p in device.pipelines if p.pipeline == manifest.pipeline and p.precision in have
                 and (precision is None or p.precision == precision) and (steps is None or p.steps <= steps)]
     device = device.model_copy(update={"pipelines": runnable})
-    chosen = plan(device, fps, headroom=headroom, max_batch=sequences)
+    # The scheduler counts every frame produced: S sequences at `fps` each are S * fps frames a second.
+    chosen = plan(device, fps * sequences, headroom=headroom, max_batch=sequences)
     return chosen, chosen.config.precision, chosen.config.steps, chosen.config.batch
 
 

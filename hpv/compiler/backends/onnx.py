@@ -51,6 +51,9 @@ class OnnxBackend(Backend):
 
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        # Idle intra-op threads would spin and steal cores from whatever runs beside the session
+        # (the next stage's session, the video encoder).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         names = [o.name for o in session.get_outputs()]
         feeds_wanted = [i.name for i in session.get_inputs()]
