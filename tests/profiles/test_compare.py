@@ -147,7 +147,7 @@ def test_contention_tail_moves_the_median_but_not_the_lower_quartile():
                                                     "pipelines": []}))
 
     busy_lat = LatencyStats.from_samples(busy.tolist(), warmup=5)
-    assert compare(with_latency(quiet), with_latency(busy_lat), 10.0, quantile=0.5).regressions
+    assert busy_lat.p50_ms > 1.3 * quiet.p50_ms  # the median moved
     assert not compare(with_latency(quiet), with_latency(busy_lat), 10.0).regressions
     slower = LatencyStats.from_samples((12.5 * (1 + 0.02 * rng.standard_normal(60))).tolist(), warmup=5)
     assert compare(with_latency(quiet), with_latency(slower), 10.0).regressions
