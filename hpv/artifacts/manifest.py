@@ -3,7 +3,6 @@ are refused), with a JSON Schema file beside this module for other languages."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -110,16 +109,15 @@ class Manifest(_Strict):
 
 
 def manifest_json_schema() -> dict:
-    schema = Manifest.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "hpv-compile artifact manifest"
-    return schema
+    from hpv.schemas import json_schema
+
+    return json_schema(Manifest, "hpv-compile artifact manifest")
 
 
 def write_schema(path: Path = SCHEMA_PATH) -> None:
-    from hpv.atomic import write_text
+    from hpv.schemas import write_json_schema
 
-    write_text(path, json.dumps(manifest_json_schema(), indent=2) + "\n")
+    write_json_schema(manifest_json_schema(), path)
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> Path:

@@ -4,7 +4,6 @@ beside this module for other languages. Profiles of several devices merge into o
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Literal
@@ -191,13 +190,12 @@ def write_profile(path: str | Path, profile: ProfileFile) -> Path:
 
 
 def profile_json_schema() -> dict:
-    schema = ProfileFile.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "hpv device profile"
-    return schema
+    from hpv.schemas import json_schema
+
+    return json_schema(ProfileFile, "hpv device profile")
 
 
 def write_schema(path: Path = SCHEMA_PATH) -> None:
-    from hpv.atomic import write_text
+    from hpv.schemas import write_json_schema
 
-    write_text(path, json.dumps(profile_json_schema(), indent=2) + "\n")
+    write_json_schema(profile_json_schema(), path)

@@ -5,7 +5,6 @@ docs/schedule-table.md describes it for app teams."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -97,13 +96,12 @@ def load_table(path: str | Path) -> ScheduleTable:
 
 
 def table_json_schema() -> dict:
-    schema = ScheduleTable.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "hpv schedule table"
-    return schema
+    from hpv.schemas import json_schema
+
+    return json_schema(ScheduleTable, "hpv schedule table")
 
 
 def write_schema(path: Path = SCHEMA_PATH) -> None:
-    from hpv.atomic import write_text
+    from hpv.schemas import write_json_schema
 
-    write_text(path, json.dumps(table_json_schema(), indent=2) + "\n")
+    write_json_schema(table_json_schema(), path)

@@ -1,0 +1,52 @@
+"""The device profile format: the committed JSON Schema is current, profiles validate on read,
+and merging keeps one entry per device and target."""
+
+import json
+
+import jsonschema
+import pytest
+
+from hpv.errors import ProfileError
+from hpv.profiles.schema import (
+    SCHEMA_PATH, LatencyStats, expected_psnr, load_profile, merge, profile_json_schema, write_profile,
+)
+from tests.profiles import factory
+
+
+def test_committed_schema_is_current():
+    assert json.loads(SCHEMA_PATH.read_text()) == profile_json_schema()
+
+
+def test_written_profile_validates_against_the_schema(tmp_path):
+    path = write_profile(tmp_path / "p.json", factory.profile(factory.device(precisions=("fp32", "int8"))))
+    jsonschema.validate(json.loads(path.read_text()), profile_json_schema())
+    assert load_profile(path).devices[0].device.id == "phone-a"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{", "invalid"), ('{"schema_version": 2, "generator": "x", "devices": []}', "invalid"),
+])
+def test_bad_profiles_are_refused_on_read(tmp_path, text, message):
+    path = tmp_path / "p.json"
+    path.write_text(text)
+    with pytest.raises(ProfileError, match=message):
+        load_profile(path)
+
+
+def test_merge_keeps_one_entry_per_device_and_target():
+    a, b = factory.device("phone-a"), factory.device("phone-b")
+    newer = factory.device("phone-a", step_ms=5.0)
+    merged = merge([factory.profile(a, b), factory.profile(newer)])
+    assert [d.device.id for d in merged.devices] == ["phone-a", "phone-b"]
+    assert merged.devices[0].pipelines[1].latency.p50_ms == pytest.approx(6 + 5 + 10)
+
+
+def test_latency_order_is_checked():
+    with pytest.raises(ValueError):
+        LatencyStats(runs=1, warmup=0, p50_ms=5, p90_ms=4, p99_ms=6, mean_ms=5, min_ms=1)
+
+
+def test_expected_psnr_adds_the_errors():
+    assert expected_psnr(24.0, None) == 24.0
+    assert expected_psnr(24.0, 24.0) == pytest.approx(24.0 - 3.0103, abs=1e-3)
+    assert 23.9 < expected_psnr(24.0, 40.0) < 24.0
