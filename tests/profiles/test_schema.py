@@ -49,4 +49,4 @@ def test_latency_order_is_checked():
 def test_expected_psnr_adds_the_errors():
     assert expected_psnr(24.0, None) == 24.0
     assert expected_psnr(24.0, 24.0) == pytest.approx(24.0 - 3.0103, abs=1e-3)
-    assert 23.9 < expected_psnr(24.0, 40.0) < 24.0
+    assert 23.85 < expected_psnr(24.0, 40.0) < 24.0  # a compression error 16 dB below costs ~0.1 dB
