@@ -62,6 +62,9 @@ def profile_command(build, device, device_id, out, merge, runs, warmup, batches,
                                   "built for the phone's ABI (it is pushed to /data/local/tmp)")
             measured = profile_android(build, benchmark_model=benchmark_model, serial=serial or None, threads=threads,
                                        delegate=delegate, runs=runs, warmup_runs=warmup, progress=progress)
+            from hpv.profiles.local import add_roofline
+
+            measured = add_roofline(measured, build, peak_gmacs)
         else:
             raise ConfigError(f"--device {device!r}: use local or adb[:SERIAL]")
     from hpv import __version__

@@ -227,3 +227,18 @@ def profile_local(build: str | Path, *, runs: int = 50, warmup: int = 5, batches
     return DeviceProfile(device=identity, target=target, manifest_sha256=sha256_file(build / MANIFEST_NAME),
                          measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), threads=os.cpu_count(),
                          artifacts=artifacts, pipelines=pipes)
+
+
+def add_roofline(device: DeviceProfile, build: Path, peak_gmacs: float | None) -> DeviceProfile:
+    """MACs, achieved GMAC/s and (with a known peak) the roofline fraction for a profile measured
+    elsewhere (a phone): the MACs come from the stages the manifest names."""
+    records = {a.path: a for a in load_manifest(build, check_files=False).artifacts}
+    artifacts = []
+    for a in device.artifacts:
+        macs = a.macs if a.macs is not None else (_macs(records[a.artifact]) if a.artifact in records else None)
+        achieved = macs * a.batch / a.latency.p50_ms / 1e6 if macs and a.latency.p50_ms > 0 else None
+        artifacts.append(a.model_copy(update={
+            "macs": macs, "achieved_gmacs": achieved,
+            "roofline_fraction": achieved / peak_gmacs if achieved and peak_gmacs else None}))
+    identity = device.device.model_copy(update={"peak_gmacs": peak_gmacs}) if peak_gmacs else device.device
+    return device.model_copy(update={"artifacts": artifacts, "device": identity})

@@ -276,3 +276,31 @@ def test_bad_setup_says_how_to_fix(build, bench, adb, tmp_path):
         run(write_build(onnx_only, ["refiner.fp32.onnx"]), bench, adb)
     assert adb.state["log"] == []  # nothing reached the phone
 
+
+
+def test_hpv_profile_device_adb_writes_a_profile_with_roofline(build, bench, adb, tmp_path):
+    import os
+
+    from click.testing import CliRunner
+
+    from hpv.cli.main import cli
+    from hpv.profiles.schema import load_profile
+
+    bindir = adb.path.parent  # the fake is named adb: found on PATH like Debian's client
+    out = tmp_path / "phone.json"
+    result = CliRunner().invoke(
+        cli, ["profile", str(build), "--device", "adb", "--benchmark-model", str(bench), "--peak-gmacs", "500",
+              "--out", str(out)], env={"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"})
+    assert result.exit_code == 0, result.output
+    device = load_profile(out).devices[0]
+    assert device.device.kind == "android" and device.device.peak_gmacs == 500
+    assert all(a.macs and 0 < a.roofline_fraction < 1 for a in device.artifacts)
+
+
+def test_hpv_profile_device_adb_needs_benchmark_model(build, tmp_path):
+    from click.testing import CliRunner
+
+    from hpv.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["profile", str(build), "--device", "adb", "--out", str(tmp_path / "p.json")])
+    assert result.exit_code == 2 and "--benchmark-model" in result.output
