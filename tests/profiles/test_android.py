@@ -114,7 +114,12 @@ def _artifact(folder: Path, path: str) -> ArtifactRecord:
     verification = VerificationRecord(checked_on="litert-xnnpack", psnr_db=61.5, max_abs_error=4e-4, frames=4,
                                       batches=[1], tolerance=ToleranceRecord(min_psnr_db=60.0, max_abs_error=1e-3),
                                       inputs="synthetic")
-    return ArtifactRecord(stage=path.split(".")[0], params={"channels": 8}, format=path.rsplit(".", 1)[1],
+    import dataclasses
+
+    from hpv.stages import STAGES
+
+    stage = path.split(".")[0]
+    return ArtifactRecord(stage=stage, params=dataclasses.asdict(STAGES.get(stage).small), format=path.rsplit(".", 1)[1],
                           precision="fp32", batch=1, path=path, bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
                           inputs=[tensor], outputs=[tensor], state=[], weights="untrained", verification=verification)
 
@@ -294,7 +299,7 @@ def test_hpv_profile_device_adb_writes_a_profile_with_roofline(build, bench, adb
     assert result.exit_code == 0, result.output
     device = load_profile(out).devices[0]
     assert device.device.kind == "android" and device.device.peak_gmacs == 500
-    assert all(a.macs and 0 < a.roofline_fraction < 1 for a in device.artifacts)
+    assert all(a.macs and 0 < a.roofline_fraction < 1 for a in device.artifacts), [(a.macs, a.roofline_fraction) for a in device.artifacts]
 
 
 def test_hpv_profile_device_adb_needs_benchmark_model(build, tmp_path):
