@@ -71,12 +71,13 @@ def op_inventory(path: Path) -> tuple[dict[str, int], dict[str, int], list[tuple
     inventory = collections.Counter(op.op_type for op in ops)
     weight_dtypes: collections.Counter = collections.Counter()
     shapes = []
+    packed = {id(v) for op in ops if op.op_type.startswith("constexpr") for v in op.inputs.values()}
     for op in ops:
         if op.op_type.startswith("constexpr"):
             for name, var in op.inputs.items():
                 if var.op is not None and var.op.op_type == "const" and np.size(var.val) > 1:
                     weight_dtypes[f"{name}:{types.builtin_to_string(var.dtype)}"] += 1
-        elif op.op_type == "const" and np.ndim(op.outputs[0].val) >= 2:
+        elif op.op_type == "const" and np.ndim(op.outputs[0].val) >= 2 and id(op.outputs[0]) not in packed:
             weight_dtypes[f"dense:{types.builtin_to_string(op.outputs[0].dtype)}"] += 1
         shapes += [tuple(int(d) for d in v.shape if isinstance(d, int | np.integer)) for v in op.outputs]
     return dict(sorted(inventory.items())), dict(sorted(weight_dtypes.items())), shapes
