@@ -53,7 +53,8 @@ def main() -> None:
     profile = args.work / "profile.json"
     hpv("profile", str(default), "--out", str(profile), "--runs", "30", "--pipeline-runs", "10")
     plan = json.loads(hpv("schedule", str(profile), "--fps", str(args.fps), "--json", capture=True))
-    print(f"plan at {args.fps:g} fps: {json.dumps(plan.get('config', plan))}")
+    chosen = plan["plans"][0]
+    print(f"plan at {args.fps:g} fps: {json.dumps(chosen['config'])}\n  {chosen['reason']}")
 
     runs = {
         "default": ["render", "--artifacts", str(default), "--profile", str(profile), "--fps", str(args.fps)],
