@@ -53,6 +53,7 @@ class RenderReport:
                 "deadline_ms": self.deadline_ms, "plan": self.plan, "switches": self.switches,
                 "precision": self.precision, "batch": self.batch,
                 "k_histogram": {str(k): self.steps.count(k) for k in sorted(set(self.steps))},
+                "k_per_frame": self.steps,
                 "frame_ms_p50": round(float(np.median(self.frame_ms)), 3) if self.frame_ms else None,
                 "frame_ms_p90": round(float(np.percentile(self.frame_ms, 90)), 3) if self.frame_ms else None}
 
