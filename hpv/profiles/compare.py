@@ -44,6 +44,7 @@ class Method(str, Enum):
     """How a median's interval was obtained."""
 
     ORDER_STATISTIC = "order-statistic"  # from samples_ms
+    ROUNDS = "rounds"  # from the quantile of each round of samples_ms: time-correlated noise included
     AGGREGATE = "aggregate"  # p50 only (no or too few samples): p50 +- AGGREGATE_HALF_WIDTH
 
 
@@ -89,20 +90,29 @@ class ConfigComparison:
     baseline: Estimate
     current: Estimate
     verdict: Verdict
+    ratio: tuple[float, float, float] | None = None  # paired rounds: current / baseline and its interval
 
     @property
     def change_pct(self) -> float:
-        """Change of the median, in % of the baseline's (nan when the baseline's is 0)."""
+        """Change in % of the baseline (paired: the median round-by-round ratio; nan when the
+        baseline is 0)."""
+        if self.ratio is not None:
+            return (self.ratio[0] - 1) * 100
         return _pct(self.current.median_ms - self.baseline.median_ms, self.baseline.median_ms)
 
     @property
     def slower_by_at_least_pct(self) -> float:
-        """Current's lower bound minus baseline's upper bound, in % of baseline's median: the figure a
-        regression must push past the threshold (negative: the intervals overlap or it got faster)."""
+        """The figure a regression must push past the threshold: paired, the ratio's lower bound;
+        else current's lower bound minus baseline's upper bound, in % of baseline (negative: the
+        intervals overlap or it got faster)."""
+        if self.ratio is not None:
+            return (self.ratio[1] - 1) * 100
         return _pct(self.current.lo_ms - self.baseline.hi_ms, self.baseline.median_ms)
 
     @property
     def faster_by_at_least_pct(self) -> float:
+        if self.ratio is not None:
+            return (1 - self.ratio[2]) * 100
         return _pct(self.baseline.lo_ms - self.current.hi_ms, self.baseline.median_ms)
 
 
@@ -188,6 +198,20 @@ def quantile_interval(samples: list[float], q: float, confidence: float = DEFAUL
 
 
 def estimate(latency: LatencyStats, confidence: float = DEFAULT_CONFIDENCE, quantile: float = 0.5) -> Estimate:
+    """Where a latency distribution lies (its `quantile`) and an interval for that.
+
+    With rounds (blocks of samples each timed after a fresh load, at another moment), each round's
+    quantile is one observation and the interval is on their median: runs within a round share the
+    machine's state of that moment, so treating them as independent would understate the noise
+    (on this project's machine, round medians of one profile spread by +-25%)."""
+    if latency.rounds and latency.samples_ms:
+        size = len(latency.samples_ms) // latency.rounds
+        blocks = [sorted(latency.samples_ms[i * size:(i + 1) * size]) for i in range(latency.rounds)]
+        values = [b[min(size - 1, int(quantile * (size - 1) + 0.5))] for b in blocks]
+        interval = median_interval(values, confidence)
+        if interval is not None:
+            point, lo, hi = interval
+            return Estimate(point, lo, hi, latency.runs, Method.ROUNDS)
     interval = quantile_interval(latency.samples_ms, quantile, confidence)
     if interval is not None:
         median, lo, hi = interval
@@ -210,12 +234,18 @@ def compare(baseline: ProfileFile, current: ProfileFile, threshold_pct: float = 
         raise ConfigError(f"quantile must be between 0 and 1 (e.g. 0.25), got {quantile}")
     base = _by_key(baseline, "baseline")
     cur = _by_key(current, "current")
+    b_pairs, c_pairs = _pairings(baseline), _pairings(current)
+    paired = {k for k, pairing in b_pairs.items() if c_pairs.get(k) == pairing}  # the same paired run
     entries = []
     for k, (config, b_lat) in base.items():
         if k not in cur:
             continue
-        b, c = estimate(b_lat, confidence, quantile), estimate(cur[k][1], confidence, quantile)
-        entries.append(ConfigComparison(config, b, c, _verdict(b, c, threshold_pct)))
+        c_lat = cur[k][1]
+        b, c = estimate(b_lat, confidence, quantile), estimate(c_lat, confidence, quantile)
+        ratio = paired_ratio(b_lat, c_lat, confidence, quantile) \
+            if (config.device, config.target) in paired else None
+        verdict = _verdict(b, c, threshold_pct) if ratio is None else _ratio_verdict(ratio, threshold_pct)
+        entries.append(ConfigComparison(config, b, c, verdict, ratio))
     if not entries:
         raise ProfileError(
             "the two profiles have no configuration in common (same device id, target, artifact or "
@@ -224,6 +254,37 @@ def compare(baseline: ProfileFile, current: ProfileFile, threshold_pct: float = 
         threshold_pct=threshold_pct, confidence=confidence, entries=tuple(entries),
         only_in_baseline=tuple(c for k, (c, _) in base.items() if k not in cur),
         only_in_current=tuple(c for k, (c, _) in cur.items() if k not in base), quantile=quantile)
+
+
+def _pairings(profile: ProfileFile) -> dict[tuple[str, str], str]:
+    """(device, target) -> pairing id, for the entries measured in paired rounds."""
+    return {(d.device.id, d.target): d.pairing for d in profile.devices if d.pairing}
+
+
+def paired_ratio(b: LatencyStats, c: LatencyStats, confidence: float = DEFAULT_CONFIDENCE,
+                 quantile: float = DEFAULT_QUANTILE) -> tuple[float, float, float] | None:
+    """Current / baseline, round by round, for two latencies measured in the same rounds: (median
+    ratio, lower, upper) with an order-statistic interval over the rounds. The machine's drift
+    from round to round is common to both and cancels. None when the rounds do not line up."""
+    if not (b.rounds and b.rounds == c.rounds and b.samples_ms and c.samples_ms):
+        return None
+
+    def per_round(lat: LatencyStats) -> list[float]:
+        size = len(lat.samples_ms) // lat.rounds
+        blocks = [sorted(lat.samples_ms[i * size:(i + 1) * size]) for i in range(lat.rounds)]
+        return [blk[min(size - 1, int(quantile * (size - 1) + 0.5))] for blk in blocks]
+
+    ratios = [cv / bv for bv, cv in zip(per_round(b), per_round(c)) if bv > 0]
+    return median_interval(ratios, confidence) if len(ratios) == b.rounds else None
+
+
+def _ratio_verdict(ratio: tuple[float, float, float], threshold_pct: float) -> Verdict:
+    _, lo, hi = ratio
+    if lo - 1 > threshold_pct / 100:
+        return Verdict.REGRESSION
+    if 1 - hi > threshold_pct / 100:
+        return Verdict.IMPROVEMENT
+    return Verdict.UNCHANGED
 
 
 def _verdict(b: Estimate, c: Estimate, threshold_pct: float) -> Verdict:

@@ -10,6 +10,7 @@ hits them all alike."""
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import time
@@ -24,6 +25,9 @@ from hpv.errors import ConfigError
 from hpv.profiles.schema import ArtifactProfile, DelegateRecord, DeviceIdentity, DeviceProfile, LatencyStats, PipelineProfile
 
 Progress = Callable[..., None]  # progress(message, advance=0)
+# A timed sample lasts at least this long: shorter calls are timed in groups and averaged, so the
+# timer's and the scheduler's granularity do not dominate sub-millisecond artifacts.
+MIN_SAMPLE_MS = 5.0
 
 
 def _peak_rss_mb() -> float | None:
@@ -114,6 +118,7 @@ class _Loaded:
     first_ms: float
     peak_mb: float | None
     samples: list[float] = field(default_factory=list)
+    inner: int = 1  # calls per timed sample
 
 
 def _load(build: Path, target, record: ArtifactRecord, batch: int, warmup: int) -> _Loaded:
@@ -131,8 +136,8 @@ def _load(build: Path, target, record: ArtifactRecord, batch: int, warmup: int) 
     return _Loaded(record, batch, run, feeds, load_ms, first_ms, _peak_rss_mb())
 
 
-def _artifact_profile(a: _Loaded, warmup: int, peak_gmacs: float | None, target) -> ArtifactProfile:
-    latency = LatencyStats.from_samples(a.samples, warmup=warmup)
+def _artifact_profile(a: _Loaded, warmup: int, peak_gmacs: float | None, target, rounds: int) -> ArtifactProfile:
+    latency = LatencyStats.from_samples(a.samples, warmup=warmup, rounds=rounds)
     macs = _macs(a.record)
     achieved = macs * a.batch / latency.p50_ms / 1e6 if macs else None
     return ArtifactProfile(
@@ -143,24 +148,41 @@ def _artifact_profile(a: _Loaded, warmup: int, peak_gmacs: float | None, target)
         delegate=DelegateRecord(name=target.compute_units[0]), verification_psnr_db=a.record.verification.psnr_db)
 
 
-def profile_artifacts(build: Path, *, runs: int, warmup: int, batches: tuple[int, ...], rounds: int,
-                      peak_gmacs: float | None, progress: Progress | None = None) -> list[ArtifactProfile]:
-    """Every artifact at every batch size, timed in turns: `rounds` rounds, each giving every
-    artifact its share of the runs, so a slow spell of the machine lands on all of them alike."""
+def profile_artifacts(builds: list[Path], *, runs: int, warmup: int, batches: tuple[int, ...], rounds: int,
+                      peak_gmacs: float | None, progress: Progress | None = None) -> list[list[ArtifactProfile]]:
+    """Every artifact of every build at every batch size, timed in turns over `rounds` rounds: in
+    each round every build, and within it every artifact, is loaded afresh and given its share of
+    the runs. A slow spell of the machine then lands on all of them alike, and no single session's
+    luck (where its memory and threads landed) decides a figure. Runs of the same build minutes
+    apart differ by up to 25% on this project's machine; builds measured in the same rounds can be
+    compared round by round (`hpv compare` pairs them), which cancels that drift."""
     from hpv.targets import get_target
 
     log = progress or (lambda *_a, **_k: None)
-    manifest = load_manifest(build, check_files=False)
-    target = get_target(manifest.target)
-    loaded = [_load(build, target, r, b, warmup) for r in manifest.artifacts
-              for b in ([r.batch] if r.batch != "dynamic" else batches)]
-    per_round = [runs // rounds + (i < runs % rounds) for i in range(rounds)]
-    for n in per_round:
-        for a in loaded:
-            a.samples += [_timed(lambda a=a: a.run(a.feeds)) * 1e3 for _ in range(n)]
-    out = [_artifact_profile(a, warmup, peak_gmacs, target) for a in loaded]
-    for p in out:
-        log(f"{p.artifact} batch {p.batch}: p50 {p.latency.p50_ms:.2f} ms, p90 {p.latency.p90_ms:.2f} ms", 1)
+    per_build = []
+    for build in builds:
+        manifest = load_manifest(build, check_files=False)
+        target = get_target(manifest.target)
+        configs = [(r, b) for r in manifest.artifacts for b in ([r.batch] if r.batch != "dynamic" else batches)]
+        per_build.append((build, target, configs, []))
+    per_round = math.ceil(runs / rounds)  # equal blocks: compare reads them as rounds
+    for i in range(rounds):
+        for build, target, configs, first in per_build:
+            for j, (record, batch) in enumerate(configs):
+                a = _load(build, target, record, batch, warmup if i == 0 else 1)
+                if i == 0:  # load time, first inference and memory from the first load
+                    first.append(a)
+                    # calls shorter than MIN_SAMPLE_MS are timed in groups, as timeit does
+                    a.inner = max(1, math.ceil(MIN_SAMPLE_MS / max(_timed(lambda a=a: a.run(a.feeds)) * 1e3, 1e-3)))
+                inner = first[j].inner
+                first[j].samples += [_timed(lambda a=a: [a.run(a.feeds) for _ in range(inner)]) * 1e3 / inner
+                                     for _ in range(per_round)]
+                del a
+    out = []
+    for build, target, _, first in per_build:
+        out.append([_artifact_profile(a, warmup, peak_gmacs, target, rounds) for a in first])
+        for p in out[-1]:
+            log(f"{p.artifact} batch {p.batch}: p50 {p.latency.p50_ms:.2f} ms, p90 {p.latency.p90_ms:.2f} ms", 1)
     return out
 
 
@@ -200,33 +222,50 @@ def profile_pipelines(build: Path, *, batches: list[int], runs: int, warmup: int
     return out
 
 
-def profile_local(build: str | Path, *, runs: int = 50, warmup: int = 5, batches: tuple[int, ...] = (1,),
-                  pipeline_runs: int = 20, pipelines: bool = True, peak_gmacs: float | None = None,
-                  device_id: str | None = None, rounds: int = 5, progress: Progress | None = None) -> DeviceProfile:
+def profile_local(build: str | Path, **options) -> DeviceProfile:
+    """Profile one build on this machine (see `profile_local_builds` for the options)."""
+    return profile_local_builds([build], **options)[0]
+
+
+def profile_local_builds(builds: list[str | Path], *, runs: int = 60, warmup: int = 5,
+                         batches: tuple[int, ...] = (1,), pipeline_runs: int = 20, pipelines: bool = True,
+                         peak_gmacs: float | None = None, device_id: str | None = None, rounds: int = 20,
+                         progress: Progress | None = None) -> list[DeviceProfile]:
+    """A profile per build, their artifacts measured in the same rounds. With several builds the
+    profiles share a `pairing` id, and `hpv compare` compares them round by round."""
+    import uuid
+
     from hpv.runtime.pipeline import RUNNABLE
     from hpv.stages.checkpoint import sha256_file
 
     log = progress or (lambda *_a, **_k: None)
-    build = Path(build)
-    manifest = load_manifest(build)
+    builds = [Path(b) for b in builds]
     if any(b < 1 for b in batches):
         raise ConfigError(f"batch sizes must be >= 1, got {list(batches)}")
-    if not any(a.format in RUNNABLE for a in manifest.artifacts):
-        raise ConfigError(f"{build} holds {manifest.artifacts[0].format if manifest.artifacts else 'no'} artifacts; "
-                          f"--device local runs {', '.join(RUNNABLE)} (Core ML: the macOS job; phones: --device adb)")
+    manifests = [load_manifest(b) for b in builds]
+    for build, manifest in zip(builds, manifests):
+        if not any(a.format in RUNNABLE for a in manifest.artifacts):
+            raise ConfigError(f"{build} holds {manifest.artifacts[0].format if manifest.artifacts else 'no'} "
+                              f"artifacts; --device local runs {', '.join(RUNNABLE)} (Core ML: the macOS job; "
+                              f"phones: --device adb)")
     peak = peak_gmacs or measure_peak_gmacs()
     log(f"fp32 GEMM peak of this machine: {peak:.1f} GMAC/s")
-    artifacts = profile_artifacts(build, runs=runs, warmup=warmup, batches=batches, rounds=min(rounds, runs),
+    rounds = min(rounds, runs)
+    artifacts = profile_artifacts(builds, runs=runs, warmup=warmup, batches=batches, rounds=rounds,
                                   peak_gmacs=peak, progress=log)
-    pipes = profile_pipelines(build, batches=list(batches), runs=pipeline_runs, warmup=2, progress=log) \
-        if pipelines and manifest.pipeline else []
-    target = manifest.target
     identity = local_identity(peak)
     if device_id:
         identity = identity.model_copy(update={"id": device_id})
-    return DeviceProfile(device=identity, target=target, manifest_sha256=sha256_file(build / MANIFEST_NAME),
-                         measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), threads=os.cpu_count(),
-                         artifacts=artifacts, pipelines=pipes)
+    pairing = uuid.uuid4().hex if len(builds) > 1 else None
+    out = []
+    for build, manifest, arts in zip(builds, manifests, artifacts):
+        pipes = profile_pipelines(build, batches=list(batches), runs=pipeline_runs, warmup=2, progress=log) \
+            if pipelines and manifest.pipeline else []
+        out.append(DeviceProfile(
+            device=identity, target=manifest.target, manifest_sha256=sha256_file(build / MANIFEST_NAME),
+            measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), threads=os.cpu_count(),
+            artifacts=arts, pipelines=pipes, pairing=pairing))
+    return out
 
 
 def add_roofline(device: DeviceProfile, build: Path, peak_gmacs: float | None) -> DeviceProfile:

@@ -33,6 +33,8 @@ class LatencyStats(_Strict):
     min_ms: float = Field(ge=0)
     samples_ms: list[float] = Field(default_factory=list, description="every timed run; may be empty "
                                     "when the runtime only reports aggregates (benchmark_model)")
+    rounds: int | None = Field(None, ge=1, description="samples_ms is this many equal consecutive blocks, each "
+                               "timed after a fresh load at another moment; null: one block")
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -41,10 +43,12 @@ class LatencyStats(_Strict):
                              f"p90 {self.p90_ms} p99 {self.p99_ms}")
         if self.samples_ms and len(self.samples_ms) != self.runs:
             raise ValueError(f"{len(self.samples_ms)} samples for {self.runs} runs")
+        if self.rounds and self.runs % self.rounds:
+            raise ValueError(f"{self.runs} runs do not split into {self.rounds} equal rounds")
         return self
 
     @classmethod
-    def from_samples(cls, samples_ms: list[float], warmup: int) -> LatencyStats:
+    def from_samples(cls, samples_ms: list[float], warmup: int, rounds: int | None = None) -> LatencyStats:
         import numpy as np
 
         if not samples_ms:
@@ -52,7 +56,8 @@ class LatencyStats(_Strict):
         a = np.asarray(samples_ms, dtype=np.float64)
         p50, p90, p99 = (float(np.percentile(a, q)) for q in (50, 90, 99))
         return cls(runs=len(a), warmup=warmup, p50_ms=p50, p90_ms=p90, p99_ms=p99,
-                   mean_ms=float(a.mean()), min_ms=float(a.min()), samples_ms=[round(float(x), 4) for x in a])
+                   mean_ms=float(a.mean()), min_ms=float(a.min()), samples_ms=[round(float(x), 4) for x in a],
+                   rounds=rounds)
 
 
 class DelegateRecord(_Strict):
@@ -134,6 +139,8 @@ class DeviceProfile(_Strict):
     threads: int | None = Field(None, ge=1)
     artifacts: list[ArtifactProfile]
     pipelines: list[PipelineProfile] = Field(default_factory=list)
+    pairing: str | None = Field(None, description="profiles whose artifacts were measured in the same rounds "
+                                "(`hpv profile A B`) share this id; `hpv compare` then compares round by round")
 
 
 class ProfileFile(_Strict):

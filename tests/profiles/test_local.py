@@ -2,6 +2,7 @@
 reports, and the regression check on real measurements of this noisy machine (A/A passes, an
 artifact made 25% slower is flagged)."""
 
+import shutil
 import time
 
 from click.testing import CliRunner
@@ -9,7 +10,7 @@ from click.testing import CliRunner
 from hpv.cli.main import cli
 from hpv.compiler.backends.onnx import OnnxBackend
 from hpv.profiles.compare import compare
-from hpv.profiles.local import profile_local
+from hpv.profiles.local import profile_local_builds
 from hpv.profiles.schema import PROFILE_SCHEMA_VERSION, ProfileFile, load_profile
 
 
@@ -53,12 +54,15 @@ def test_profile_of_a_missing_build_exits_2(tmp_path):
     assert run.exit_code == 2 and "no manifest" in run.output
 
 
-def _slowed(factor: float):
-    """OnnxBackend.runner whose every call does `factor` times its work (it spins for the rest)."""
+def _slowed(folder, factor: float):
+    """OnnxBackend.runner whose calls to artifacts under `folder` do `factor` times their work (the
+    call spins for the rest): the same build made slower."""
     plain = OnnxBackend.runner
 
     def runner(self, path, target, stage=None):
         run = plain(self, path, target, stage)
+        if folder not in path.parents:
+            return run
 
         def slow(feeds):
             start = time.perf_counter()
@@ -73,12 +77,32 @@ def _slowed(factor: float):
     return runner
 
 
-def test_a_a_passes_and_25_percent_slower_is_flagged(small_build, monkeypatch):
-    measure = dict(runs=60, warmup=5, pipelines=False, peak_gmacs=1.0)
-    a = _file(profile_local(small_build.folder, **measure))
-    b = _file(profile_local(small_build.folder, **measure))
-    assert not compare(a, b).regressions
-    monkeypatch.setattr(OnnxBackend, "runner", _slowed(1.25))
-    slow = _file(profile_local(small_build.folder, **measure))
-    flagged = {c.config.key[0] for c in compare(a, slow).regressions}
-    assert flagged == {x.artifact for x in a.devices[0].artifacts}
+def test_a_a_passes_and_25_percent_slower_is_flagged(small_build, tmp_path, monkeypatch):
+    """Measured in the same rounds (`hpv profile A B`), as a CI gate on this drifting machine must:
+    the build against itself shows no regression, and a copy of it made 25% slower is flagged."""
+    slower = tmp_path / "slower" / small_build.folder.name
+    shutil.copytree(small_build.folder, slower)
+    monkeypatch.setattr(OnnxBackend, "runner", _slowed(slower, 1.25))
+    a, again, slow = (_file(d) for d in profile_local_builds(
+        [small_build.folder, small_build.folder, slower], runs=135, rounds=45, warmup=3, pipelines=False,
+        peak_gmacs=1.0))
+    assert a.devices[0].pairing == slow.devices[0].pairing is not None
+    same = compare(a, again)
+    assert not same.regressions and not same.improvements, [(e.config.label, e.ratio) for e in same.entries]
+    result = compare(a, slow)
+    assert {c.config.key[0] for c in result.regressions} == {x.artifact for x in a.devices[0].artifacts}, [
+        (e.config.label, e.ratio) for e in result.entries]
+    assert all(15 < e.change_pct < 60 for e in result.regressions), [e.change_pct for e in result.regressions]
+
+
+def test_two_builds_in_the_same_rounds_write_paired_profiles(small_build, tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    args = ["profile", str(small_build.folder), str(small_build.folder), "--runs", "6", "--rounds", "6",
+            "--no-pipelines", "--peak-gmacs", "1"]
+    run = CliRunner().invoke(cli, [*args, "--out", str(a), "--out", str(b)])
+    assert run.exit_code == 0, run.output
+    pa, pb = load_profile(a).devices[0], load_profile(b).devices[0]
+    assert pa.pairing == pb.pairing and pa.artifacts[0].latency.rounds == 6
+    assert CliRunner().invoke(cli, ["compare", str(a), str(b), "--threshold", "50"]).exit_code == 0
+    run = CliRunner().invoke(cli, [*args, "--out", str(a)])
+    assert run.exit_code == 2 and "one each" in run.output
