@@ -234,6 +234,7 @@ def compare(baseline: ProfileFile, current: ProfileFile, threshold_pct: float = 
         raise ConfigError(f"quantile must be between 0 and 1 (e.g. 0.25), got {quantile}")
     base = _by_key(baseline, "baseline")
     cur = _by_key(current, "current")
+    # Paired runs measure artifacts in the same rounds (pipelines are timed build after build).
     b_pairs, c_pairs = _pairings(baseline), _pairings(current)
     paired = {k for k, pairing in b_pairs.items() if c_pairs.get(k) == pairing}  # the same paired run
     entries = []
@@ -243,7 +244,7 @@ def compare(baseline: ProfileFile, current: ProfileFile, threshold_pct: float = 
         c_lat = cur[k][1]
         b, c = estimate(b_lat, confidence, quantile), estimate(c_lat, confidence, quantile)
         ratio = paired_ratio(b_lat, c_lat, confidence, quantile) \
-            if (config.device, config.target) in paired else None
+            if config.kind == "artifact" and (config.device, config.target) in paired else None
         verdict = _verdict(b, c, threshold_pct) if ratio is None else _ratio_verdict(ratio, threshold_pct)
         entries.append(ConfigComparison(config, b, c, verdict, ratio))
     if not entries:
