@@ -54,7 +54,6 @@ class OnnxBackend(Backend):
         # Idle intra-op threads would spin and steal cores from whatever runs beside the session
         # (the next stage's session, the video encoder).
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.intra_op_num_threads = int(__import__("os").environ.get("HPV_ORT_THREADS", "0"))
         session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         names = [o.name for o in session.get_outputs()]
         feeds_wanted = [i.name for i in session.get_inputs()]
