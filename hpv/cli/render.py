@@ -23,6 +23,7 @@ from hpv.cli.common import console, handle_errors
 @click.option("--precision", help="force a precision of the build")
 @click.option("--steps", "-k", type=click.IntRange(0), help="refinement steps (without a profile); with one, the most allowed")
 @click.option("--headroom", type=float, default=0.85, show_default=True, help="fraction of the frame period to plan for")
+@click.option("--first-frame-ms", type=float, help="plan only configurations whose first call fits this (p90, ms)")
 @click.option("--buffer", type=click.IntRange(1), default=8, show_default=True, help="frames computed ahead of the encoder")
 @click.option("--pace/--no-pace", default=False, show_default=True,
               help="consume frames in real time at --fps, as a player would (else as fast as possible)")
@@ -30,8 +31,8 @@ from hpv.cli.common import console, handle_errors
 @click.option("--no-controller", is_flag=True, help="keep the plan's k for every frame")
 @click.option("--json", "as_json", is_flag=True, help="print the run report as JSON on stdout")
 @handle_errors
-def render_command(inputs, out, artifacts, profile, device_id, fps, precision, steps, headroom, buffer, pace, frames,
-                   no_controller, as_json):
+def render_command(inputs, out, artifacts, profile, device_id, fps, precision, steps, headroom, first_frame_ms,
+                   buffer, pace, frames, no_controller, as_json):
     """Render INPUT.pose (or, without one, the synthetic signer) into an H.264 MP4 with the compiled
     pipeline in ARTIFACTS, carrying the recurrent state frame to frame; reports achieved fps, k per
     frame and frames that missed their deadline."""
@@ -56,7 +57,8 @@ def render_command(inputs, out, artifacts, profile, device_id, fps, precision, s
         task = bar.add_task("rendering", total=None)
         report = render_video(
             artifacts, outputs, list(inputs), profile=loaded, device_id=device_id, fps=fps, precision=precision,
-            steps=steps, headroom=headroom, buffer=buffer, pace=pace, frames=frames, controller=not no_controller,
+            steps=steps, headroom=headroom, first_frame_ms=first_frame_ms, buffer=buffer, pace=pace, frames=frames,
+            controller=not no_controller,
             progress=lambda done, total, k: bar.update(task, completed=done, total=total,
                                                        description=f"rendering (k={k})"))
     summary = report.to_dict()

@@ -67,7 +67,7 @@ def load_sequences(inputs: list[Path], default_frames: int):
 
 
 def choose(manifest, profile, device_id: str | None, fps: float | None, sequences: int, *,
-           precision: str | None, steps: int | None, headroom: float):
+           precision: str | None, steps: int | None, headroom: float, first_frame_ms: float | None = None):
     """(plan or None, precision, k, batch) for this build: the scheduler's choice where a profile
     and a frame rate are given, restricted to the configurations this build can run."""
     from hpv.runtime.pipeline import precisions
@@ -97,7 +97,7 @@ def choose(manifest, profile, device_id: str | None, fps: float | None, sequence
                 and (precision is None or p.precision == precision) and (steps is None or p.steps <= steps)]
     device = device.model_copy(update={"pipelines": runnable})
     # The scheduler counts every frame produced: S sequences at `fps` each are S * fps frames a second.
-    chosen = plan(device, fps * sequences, headroom=headroom, max_batch=sequences)
+    chosen = plan(device, fps * sequences, headroom=headroom, max_batch=sequences, first_frame_ms=first_frame_ms)
     return chosen, chosen.config.precision, chosen.config.steps, chosen.config.batch
 
 
@@ -147,7 +147,8 @@ class _Writer:
 
 def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = None, *, profile=None,
                  device_id: str | None = None, fps: float | None = None, precision: str | None = None,
-                 steps: int | None = None, headroom: float = 0.85, buffer: int = 8, pace: bool = False,
+                 steps: int | None = None, headroom: float = 0.85, first_frame_ms: float | None = None,
+                 buffer: int = 8, pace: bool = False,
                  frames: int | None = None, default_frames: int = 100, controller: bool = True,
                  progress: Callable[[int, int, int], None] | None = None) -> RenderReport:
     from hpv.artifacts.manifest import load_manifest
@@ -164,7 +165,7 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
     if len(outputs) != len(seqs):
         raise ConfigError(f"{len(seqs)} sequences need {len(seqs)} outputs, got {len(outputs)}")
     chosen, precision, k, batch = choose(manifest, profile, device_id, fps, len(seqs), precision=precision,
-                                         steps=steps, headroom=headroom)
+                                         steps=steps, headroom=headroom, first_frame_ms=first_frame_ms)
     pipe = CompiledPipeline(build, precision, batch, manifest)
     k = pipe.max_steps if k is None else k
     if not 0 <= k <= pipe.max_steps:
