@@ -197,6 +197,13 @@ def quantile_interval(samples: list[float], q: float, confidence: float = DEFAUL
     return point, x[lo_rank - 1], x[hi_rank]
 
 
+def round_quantiles(latency: LatencyStats, quantile: float) -> list[float]:
+    """The `quantile` of each round's block of samples (`latency.rounds` equal consecutive blocks)."""
+    size = len(latency.samples_ms) // latency.rounds
+    blocks = [sorted(latency.samples_ms[i * size:(i + 1) * size]) for i in range(latency.rounds)]
+    return [blk[min(size - 1, int(quantile * (size - 1) + 0.5))] for blk in blocks]
+
+
 def estimate(latency: LatencyStats, confidence: float = DEFAULT_CONFIDENCE, quantile: float = 0.5) -> Estimate:
     """Where a latency distribution lies (its `quantile`) and an interval for that.
 
@@ -205,10 +212,7 @@ def estimate(latency: LatencyStats, confidence: float = DEFAULT_CONFIDENCE, quan
     machine's state of that moment, so treating them as independent would understate the noise
     (on this project's machine, round medians of one profile spread by +-25%)."""
     if latency.rounds and latency.samples_ms:
-        size = len(latency.samples_ms) // latency.rounds
-        blocks = [sorted(latency.samples_ms[i * size:(i + 1) * size]) for i in range(latency.rounds)]
-        values = [b[min(size - 1, int(quantile * (size - 1) + 0.5))] for b in blocks]
-        interval = median_interval(values, confidence)
+        interval = median_interval(round_quantiles(latency, quantile), confidence)
         if interval is not None:
             point, lo, hi = interval
             return Estimate(point, lo, hi, latency.runs, Method.ROUNDS)
@@ -269,13 +273,7 @@ def paired_ratio(b: LatencyStats, c: LatencyStats, confidence: float = DEFAULT_C
     from round to round is common to both and cancels. None when the rounds do not line up."""
     if not (b.rounds and b.rounds == c.rounds and b.samples_ms and c.samples_ms):
         return None
-
-    def per_round(lat: LatencyStats) -> list[float]:
-        size = len(lat.samples_ms) // lat.rounds
-        blocks = [sorted(lat.samples_ms[i * size:(i + 1) * size]) for i in range(lat.rounds)]
-        return [blk[min(size - 1, int(quantile * (size - 1) + 0.5))] for blk in blocks]
-
-    ratios = [cv / bv for bv, cv in zip(per_round(b), per_round(c)) if bv > 0]
+    ratios = [cv / bv for bv, cv in zip(round_quantiles(b, quantile), round_quantiles(c, quantile)) if bv > 0]
     return median_interval(ratios, confidence) if len(ratios) == b.rounds else None
 
 

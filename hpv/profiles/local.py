@@ -10,6 +10,7 @@ hits them all alike."""
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import platform
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hpv.artifacts.manifest import MANIFEST_NAME, ArtifactRecord, load_manifest
+from hpv.artifacts.manifest import MANIFEST_NAME, ArtifactRecord, Manifest, load_manifest
 from hpv.errors import ConfigError
 from hpv.profiles.schema import ArtifactProfile, DelegateRecord, DeviceIdentity, DeviceProfile, LatencyStats, PipelineProfile
 
@@ -98,12 +99,18 @@ def _feeds(record: ArtifactRecord, batch: int, rng: np.random.Generator) -> dict
 
 
 def _macs(record: ArtifactRecord) -> int | None:
+    return _stage_macs(record.stage, tuple(sorted(record.params.items())))
+
+
+@functools.cache
+def _stage_macs(stage: str, params: tuple) -> int | None:
+    """MACs per frame of a stage at its build parameters (one count for every precision and batch)."""
     from hpv.stages import STAGES
     from hpv.stages.macs import count_macs
 
-    definition = STAGES.get(record.stage)
+    definition = STAGES.get(stage)
     try:
-        return count_macs(definition.cls(definition.params(**record.params)))
+        return count_macs(definition.cls(definition.params(**dict(params))))
     except Exception:  # noqa: BLE001 - MACs are informative; a stage that cannot be built gets none
         return None
 
@@ -148,45 +155,48 @@ def _artifact_profile(a: _Loaded, warmup: int, peak_gmacs: float | None, target,
         delegate=DelegateRecord(name=target.compute_units[0]), verification_psnr_db=a.record.verification.psnr_db)
 
 
-def profile_artifacts(builds: list[Path], *, runs: int, warmup: int, batches: tuple[int, ...], rounds: int,
-                      peak_gmacs: float | None, progress: Progress | None = None) -> list[list[ArtifactProfile]]:
+def profile_artifacts(builds: list[tuple[Path, Manifest]], *, runs: int, warmup: int, batches: tuple[int, ...],
+                      rounds: int, peak_gmacs: float | None, progress: Progress | None = None
+                      ) -> list[list[ArtifactProfile]]:
     """Every artifact of every build at every batch size, timed in turns over `rounds` rounds: in
-    each round every build, and within it every artifact, is loaded afresh and given its share of
-    the runs. A slow spell of the machine then lands on all of them alike, and no single session's
-    luck (where its memory and threads landed) decides a figure. Runs of the same build minutes
-    apart differ by up to 25% on this project's machine; builds measured in the same rounds can be
-    compared round by round (`hpv compare` pairs them), which cancels that drift."""
+    each round every artifact is loaded afresh and given its share of the runs, the same artifact
+    of each build one right after the other. A slow spell of the machine then lands on all of them
+    alike, and no single session's luck (where its memory and threads landed) decides a figure.
+    Runs of the same build minutes apart differ by up to 25% on this project's machine; builds
+    measured in the same rounds are compared round by round (`hpv compare` pairs them), which
+    cancels that drift."""
     from hpv.targets import get_target
 
     log = progress or (lambda *_a, **_k: None)
-    per_build = []
-    for build in builds:
-        manifest = load_manifest(build, check_files=False)
-        target = get_target(manifest.target)
-        configs = [(r, b) for r in manifest.artifacts for b in ([r.batch] if r.batch != "dynamic" else batches)]
-        per_build.append((build, target, configs, []))
+    targets = [get_target(manifest.target) for _, manifest in builds]
+    configs = [[(r, b) for r in manifest.artifacts for b in ([r.batch] if r.batch != "dynamic" else batches)]
+               for _, manifest in builds]
+    # Turn order: artifact by artifact, each build's copy of it in a row.
+    order = sorted(((j, n) for n, cs in enumerate(configs) for j in range(len(cs))),
+                   key=lambda jn: ((configs[jn[1]][jn[0]][0].path, configs[jn[1]][jn[0]][1]), jn[1]))
+    first: dict[tuple[int, int], _Loaded] = {}
     per_round = math.ceil(runs / rounds)  # equal blocks: compare reads them as rounds
     for i in range(rounds):
-        for build, target, configs, first in per_build:
-            for j, (record, batch) in enumerate(configs):
-                a = _load(build, target, record, batch, warmup if i == 0 else 1)
-                if i == 0:  # load time, first inference and memory from the first load
-                    first.append(a)
-                    # calls shorter than MIN_SAMPLE_MS are timed in groups, as timeit does
-                    a.inner = max(1, math.ceil(MIN_SAMPLE_MS / max(_timed(lambda a=a: a.run(a.feeds)) * 1e3, 1e-3)))
-                inner = first[j].inner
-                first[j].samples += [_timed(lambda a=a: [a.run(a.feeds) for _ in range(inner)]) * 1e3 / inner
-                                     for _ in range(per_round)]
-                del a
+        for j, n in order:
+            (build, _), (record, batch) = builds[n], configs[n][j]
+            a = _load(build, targets[n], record, batch, warmup if i == 0 else 1)
+            if i == 0:  # load time, first inference and memory from the first load
+                first[n, j] = a
+                # calls shorter than MIN_SAMPLE_MS are timed in groups, as timeit does
+                a.inner = max(1, math.ceil(MIN_SAMPLE_MS / max(_timed(lambda a=a: a.run(a.feeds)) * 1e3, 1e-3)))
+            inner = first[n, j].inner
+            first[n, j].samples += [_timed(lambda a=a: [a.run(a.feeds) for _ in range(inner)]) * 1e3 / inner
+                                    for _ in range(per_round)]
+            del a
     out = []
-    for build, target, _, first in per_build:
-        out.append([_artifact_profile(a, warmup, peak_gmacs, target, rounds) for a in first])
+    for n, target in enumerate(targets):
+        out.append([_artifact_profile(first[n, j], warmup, peak_gmacs, target, rounds) for j in range(len(configs[n]))])
         for p in out[-1]:
             log(f"{p.artifact} batch {p.batch}: p50 {p.latency.p50_ms:.2f} ms, p90 {p.latency.p90_ms:.2f} ms", 1)
     return out
 
 
-def profile_pipelines(build: Path, *, batches: list[int], runs: int, warmup: int,
+def profile_pipelines(build: Path, manifest: Manifest, *, batches: list[int], runs: int, warmup: int,
                       progress: Progress | None = None) -> list[PipelineProfile]:
     """Every precision x batch x k of the build's pipeline, k timed in turns within each round."""
     from hpv.calibration import HELDOUT_SEED, PoseSource
@@ -194,7 +204,6 @@ def profile_pipelines(build: Path, *, batches: list[int], runs: int, warmup: int
     from hpv.runtime.pipeline import CompiledPipeline, batches as build_batches, precisions
 
     log = progress or (lambda *_a, **_k: None)
-    manifest = load_manifest(build)
     fixed = [b for b in build_batches(manifest) if b != "dynamic"]
     table = load_quality_table()
     out = []
@@ -254,16 +263,16 @@ def profile_local_builds(builds: list[str | Path], *, runs: int = 60, warmup: in
     peak = peak_gmacs or measure_peak_gmacs()
     log(f"fp32 GEMM peak of this machine: {peak:.1f} GMAC/s")
     rounds = min(rounds, runs)
-    artifacts = profile_artifacts(builds, runs=runs, warmup=warmup, batches=batches, rounds=rounds,
-                                  peak_gmacs=peak, progress=log)
+    artifacts = profile_artifacts(list(zip(builds, manifests)), runs=runs, warmup=warmup, batches=batches,
+                                  rounds=rounds, peak_gmacs=peak, progress=log)
     identity = local_identity(peak)
     if device_id:
         identity = identity.model_copy(update={"id": device_id})
     pairing = uuid.uuid4().hex if len(builds) > 1 else None
     out = []
     for build, manifest, arts in zip(builds, manifests, artifacts):
-        pipes = profile_pipelines(build, batches=list(batches), runs=pipeline_runs, warmup=2, progress=log) \
-            if pipelines and manifest.pipeline else []
+        pipes = profile_pipelines(build, manifest, batches=list(batches), runs=pipeline_runs, warmup=2,
+                                  progress=log) if pipelines and manifest.pipeline else []
         out.append(DeviceProfile(
             device=identity, target=manifest.target, manifest_sha256=sha256_file(build / MANIFEST_NAME),
             measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), threads=os.cpu_count(),
