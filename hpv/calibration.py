@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hpv.reference import LoadedPipeline, pose_resolutions, rollout
+from hpv.reference import LoadedPipeline, conditioning, conditioning_keys, rollout
 
 CALIBRATION_SEED = 1
 HELDOUT_SEED = 2
@@ -25,15 +25,16 @@ class PoseSource:
     def describe(self) -> str:
         return str(self.path) if self.path else f"synthetic seed {self.seed}, {self.frames} frames"
 
-    def rendered(self, resolutions: list[int]) -> dict[int, np.ndarray]:
-        from hpv.pose import default_sequence, load_sequence, render, to_model_input
+    def rendered(self, keys: list) -> dict:
+        """The model inputs for each conditioning key (see `hpv.reference.conditioning_keys`)."""
+        from hpv.pose import default_sequence, load_sequence
 
         if self.path is not None:
             seq = load_sequence(self.path)
             seq = seq.frames(0, min(seq.num_frames, self.frames))
         else:
             seq = default_sequence(num_frames=self.frames, seed=self.seed)
-        return {r: to_model_input(render(seq, r)) for r in resolutions}
+        return conditioning(seq, keys)
 
 
 @dataclass
@@ -46,5 +47,5 @@ class StageData:
 
 
 def stage_data(lp: LoadedPipeline, source: PoseSource) -> StageData:
-    poses = source.rendered(pose_resolutions(lp))
+    poses = source.rendered(conditioning_keys(lp))
     return StageData(source.describe(), rollout(lp, poses).inputs)

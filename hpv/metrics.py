@@ -124,3 +124,185 @@ def evaluate_sequence(pred: np.ndarray, target: np.ndarray, data_range: float) -
         pred_change=pred_change,
         target_change=target_change,
     )
+
+
+# --- looks: figures that see the person, not the green background -------------------------------
+#
+# Frames here are [T, 3, H, W] in [0, 1] at the output resolution. Keypoints are [T, 178, 3] in the
+# 512 normalized frame (x, y, confidence), as `hpv.pose.keypoints.keypoints` gives them.
+
+PERSON_DILATE_PX = 4  # the person region: both silhouettes' union, dilated this much (at 768)
+BOX_PAD = 1.3  # a part's box side: BOX_PAD x its keypoints' extent + BOX_MARGIN
+BOX_MARGIN = 12.0  # in 512-frame units
+
+
+def chroma_foreground(frames: np.ndarray) -> np.ndarray:
+    """bool [T, H, W]: pixels the app's chroma key keeps (not g > 0.5, g > 1.5 r, g > 1.5 b)."""
+    f = np.asarray(frames)
+    if f.ndim != 4 or f.shape[1] != 3:
+        raise ConfigError(f"chroma_foreground wants [T, 3, H, W] frames in [0, 1]; got {f.shape}")
+    r, g, b = f[:, 0], f[:, 1], f[:, 2]
+    return ~((g > 0.5) & (g > 1.5 * r) & (g > 1.5 * b))
+
+
+def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Square dilation of bool [..., H, W] by `radius` pixels (separable running max)."""
+    out = np.asarray(mask, bool)
+    for axis in (-2, -1):
+        acc = out.copy()
+        for k in range(1, radius + 1):
+            fwd = np.zeros_like(out)
+            bwd = np.zeros_like(out)
+            src = [slice(None)] * out.ndim
+            dst = [slice(None)] * out.ndim
+            src[axis], dst[axis] = slice(0, -k), slice(k, None)
+            fwd[tuple(dst)] = out[tuple(src)]
+            bwd[tuple(src)] = out[tuple(dst)]
+            acc |= fwd | bwd
+        out = acc
+    return out
+
+
+def silhouette_iou(pred: np.ndarray, target: np.ndarray) -> float:
+    """IoU of the keyed foregrounds of two [T, 3, H, W] sequences (1.0 when both are empty)."""
+    a, b = chroma_foreground(pred), chroma_foreground(target)
+    union = np.count_nonzero(a | b)
+    return 1.0 if union == 0 else np.count_nonzero(a & b) / union
+
+
+def part_boxes(kp: np.ndarray, indices, resolution: int) -> np.ndarray:
+    """int [T, 4] square boxes (x0, y0, x1, y1, end exclusive, clipped to the frame) around the
+    seen keypoints `indices` of each frame, at `resolution`; all -1 where fewer than 3 points are
+    seen or the box lies outside the frame."""
+    kp = np.asarray(kp, np.float64)
+    pts = kp[:, list(indices)]
+    seen = pts[..., 2] > 0
+    out = np.full((len(kp), 4), -1, np.int64)
+    s = resolution / 512.0
+    for t in range(len(kp)):
+        if seen[t].sum() < 3:
+            continue
+        xy = pts[t, seen[t], :2]
+        lo, hi = xy.min(axis=0), xy.max(axis=0)
+        c, side = (lo + hi) / 2, BOX_PAD * (hi - lo).max() + BOX_MARGIN
+        x0, y0 = np.floor((c - side / 2) * s).astype(int)
+        x1, y1 = np.ceil((c + side / 2) * s).astype(int)
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, resolution), min(y1, resolution)
+        if x1 > x0 and y1 > y0:
+            out[t] = (x0, y0, x1, y1)
+    return out
+
+
+def boxes_mask(boxes: np.ndarray, resolution: int) -> np.ndarray:
+    """bool [T, R, R]: inside each frame's box (none where the box is -1)."""
+    m = np.zeros((len(boxes), resolution, resolution), bool)
+    for t, (x0, y0, x1, y1) in enumerate(boxes):
+        if x0 >= 0:
+            m[t, y0:y1, x0:x1] = True
+    return m
+
+
+def _part_indices():
+    from hpv.pose.keypoints import OFFSETS
+
+    hands = [list(range(OFFSETS[c], OFFSETS[c] + 21)) for c in ("LEFT_HAND_LANDMARKS", "RIGHT_HAND_LANDMARKS")]
+    face = list(range(OFFSETS["FACE_LANDMARKS"], OFFSETS["LEFT_HAND_LANDMARKS"]))
+    return hands, face
+
+
+@dataclass
+class _SE:
+    """Squared error and pixel count over a region, pooled across sequences."""
+
+    se: float = 0.0
+    n: int = 0
+
+    def add(self, a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> None:
+        m = np.broadcast_to(mask[:, None], a.shape)
+        d = (a - b)[m]
+        self.se += float(np.dot(d, d))
+        self.n += d.size
+
+    def psnr(self, data_range: float = 1.0) -> float:
+        if self.n == 0:
+            return float("nan")
+        mse = self.se / self.n
+        return PSNR_CAP_DB if mse == 0 else min(PSNR_CAP_DB, 10.0 * np.log10(data_range**2 / mse))
+
+
+@dataclass(frozen=True)
+class LooksMetrics:
+    """What a viewer sees, against the ground truth. PSNRs in dB over their regions (pooled squared
+    error across frames and sequences; NaN where a region never appears); `flicker` is the mean
+    frame-to-frame change of the output minus that of the truth over the person region (positive:
+    shimmer)."""
+
+    silhouette_iou: float
+    person_psnr_db: float
+    person_ssim: float
+    hand_psnr_db: float
+    face_psnr_db: float
+    flicker: float
+    psnr_db: float  # the whole frame, background included (kept for comparison only)
+    frames: int
+
+    def to_json(self) -> dict:
+        from dataclasses import asdict
+
+        return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in asdict(self).items()}
+
+
+class LooksAccumulator:
+    """Adds sequences one at a time (a 768x768 sequence is large) and pools their figures."""
+
+    def __init__(self):
+        self.inter = self.union = 0
+        self.person, self.hands, self.face, self.full = _SE(), _SE(), _SE(), _SE()
+        self.ssim_sum, self.ssim_n = 0.0, 0
+        self.flicker_sum, self.flicker_n = 0.0, 0
+        self.frames = 0
+
+    def add(self, pred: np.ndarray, target: np.ndarray, keypoints: np.ndarray) -> None:
+        pred, target = _sequences(pred, target, "looks")
+        T, _, H, W = pred.shape
+        if H != W or len(keypoints) != T:
+            raise ConfigError(f"looks wants square frames and one keypoint set per frame; got {pred.shape}, "
+                              f"{len(keypoints)} keypoint frames")
+        fa, fb = chroma_foreground(pred), chroma_foreground(target)
+        self.inter += np.count_nonzero(fa & fb)
+        self.union += np.count_nonzero(fa | fb)
+        person = dilate(fa | fb, max(1, round(PERSON_DILATE_PX * H / 768)))
+        self.person.add(pred, target, person)
+        self.full.add(pred, target, np.ones_like(person))
+        hands_idx, face_idx = _part_indices()
+        hand_mask = np.zeros_like(person)
+        for idx in hands_idx:
+            hand_mask |= boxes_mask(part_boxes(keypoints, idx, H), H)
+        self.hands.add(pred, target, hand_mask)
+        self.face.add(pred, target, boxes_mask(part_boxes(keypoints, face_idx, H), H))
+        if min(H, W) >= SSIM_WINDOW:
+            smap = ssim_map(pred, target, 1.0).mean(axis=1)  # [T, H-10, W-10]
+            m = person[:, 5:-5, 5:-5]
+            self.ssim_sum += float(smap[m].sum())
+            self.ssim_n += int(m.sum())
+        if T >= 2:
+            region = person[1:] | person[:-1]
+            change = np.abs(np.diff(pred, axis=0)).mean(axis=1) - np.abs(np.diff(target, axis=0)).mean(axis=1)
+            self.flicker_sum += float(change[region].sum())
+            self.flicker_n += int(region.sum())
+        self.frames += T
+
+    def result(self) -> LooksMetrics:
+        return LooksMetrics(
+            silhouette_iou=1.0 if self.union == 0 else float(self.inter / self.union),
+            person_psnr_db=float(self.person.psnr()), person_ssim=self.ssim_sum / self.ssim_n if self.ssim_n else float("nan"),
+            hand_psnr_db=float(self.hands.psnr()), face_psnr_db=float(self.face.psnr()),
+            flicker=self.flicker_sum / self.flicker_n if self.flicker_n else float("nan"),
+            psnr_db=float(self.full.psnr()), frames=self.frames)
+
+
+def evaluate_looks(pred: np.ndarray, target: np.ndarray, keypoints: np.ndarray) -> LooksMetrics:
+    """Looks figures of one [T, 3, H, W] sequence in [0, 1] against its ground truth."""
+    acc = LooksAccumulator()
+    acc.add(pred, target, keypoints)
+    return acc.result()

@@ -46,16 +46,16 @@ DEFAULT_PIPELINE = "default"
 PIPELINES.add("default", Pipeline(
     "default",
     generator=StageRef("fire_gen", {"resolution": 128}),
-    refiner=StageRef("refiner", {"resolution": 128, "max_steps": 4}),
+    refiner=StageRef("refiner", {"resolution": 128, "max_steps": 2}),
     upscaler=StageRef("fire_upscaler", {"resolution": 128, "out_resolution": 768}),
-    description="Fire generator at 128x128 + up to 4 refinement steps + upscaler to 768x768",
+    description="Fire generator at 128x128 + up to 2 refinement steps + upscaler to 768x768",
 ))
 PIPELINES.add("mobile64", Pipeline(
     "mobile64",
     generator=StageRef("fire_gen", {"resolution": 64}),
-    refiner=StageRef("refiner", {"resolution": 64, "max_steps": 4}),
+    refiner=StageRef("refiner", {"resolution": 64, "max_steps": 2}),
     upscaler=StageRef("fire_upscaler", {"resolution": 64, "out_resolution": 512}),
-    description="Fire generator at 64x64 + up to 4 refinement steps + upscaler to 512x512",
+    description="Fire generator at 64x64 + up to 2 refinement steps + upscaler to 512x512",
 ))
 PIPELINES.add("baseline", Pipeline(
     "baseline",

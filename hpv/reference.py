@@ -70,17 +70,34 @@ class Rollout:
     frames: list[np.ndarray] = field(default_factory=list)
 
 
-@torch.no_grad()
-def rollout(lp: LoadedPipeline, poses: dict[int, np.ndarray], steps: int | list[int] | None = None) -> Rollout:
-    """Run the pipeline over a pose sequence rendered at each resolution it needs.
+def conditioning_spec(stage: Stage):
+    """The stage's pose input (a drawn image or keypoints), or None for a stage without one."""
+    return next((t for t in stage.interface().inputs if t.role in (Role.POSE, Role.KEYPOINTS)), None)
 
-    poses: resolution -> float32 [T,3,R,R] model inputs. steps: refinement steps per frame (an int
-    for all frames, a list per frame; default: cycle 0..K so every step count is represented).
-    The generator's inputs are recorded without its state (state is carried, not sampled)."""
+
+def conditioning_key(spec) -> int | str:
+    """Key of a pose input in a conditioning dict: "keypoints", or the resolution of a drawn image."""
+    return "keypoints" if spec.role in (Role.KEYPOINTS, Role.KEYPOINTS.value) else int(spec.shape[-1])
+
+
+def _pose_feed(stage: Stage, poses: dict, t: int) -> dict[str, torch.Tensor]:
+    spec = conditioning_spec(stage)
+    if spec is None:
+        return {}
+    return {spec.name: torch.from_numpy(poses[conditioning_key(spec)][t : t + 1])}
+
+
+@torch.no_grad()
+def rollout(lp: LoadedPipeline, poses: dict, steps: int | list[int] | None = None) -> Rollout:
+    """Run the pipeline over a pose sequence given as every conditioning it needs.
+
+    poses: conditioning key (see `conditioning_keys`) -> float32 model inputs over T frames
+    ([T,3,R,R] drawn images, [T,178,3] keypoints). steps: refinement steps per frame (an int for all
+    frames, a list per frame; default: cycle 0..K so every step count is represented).
+    The generator's inputs are recorded with the state it was given (state is carried, not sampled)."""
     gen, ref, up = lp.generator, lp.refiner, lp.upscaler
     g_itf, u_itf = gen.interface(), up.interface()
-    g_res = g_itf.input("pose").shape[-1]
-    n = len(poses[g_res])
+    n = len(poses[conditioning_key(conditioning_spec(gen))])
     K = lp.pipeline.max_steps
     if steps is None:
         steps = [t % (K + 1) for t in range(n)]
@@ -90,39 +107,46 @@ def rollout(lp: LoadedPipeline, poses: dict[int, np.ndarray], steps: int | list[
     state = gen.initial_state(1)
     previous = None
     img_range = g_itf.output("image").value_range
+    up_image = next(t for t in u_itf.inputs if t.role is Role.IMAGE)
     for t in range(n):
-        pose = torch.from_numpy(poses[g_res][t : t + 1])
-        out.inputs[gen.name].append({"pose": pose.numpy(), **{k: v.numpy() for k, v in state.items()}})
-        image, *new_state = gen(pose, *state.values())
+        g_feed = _pose_feed(gen, poses, t)
+        out.inputs[gen.name].append({**{k: v.numpy() for k, v in g_feed.items()}, **{k: v.numpy() for k, v in state.items()}})
+        image, *new_state = gen(*g_feed.values(), *state.values())
         state = dict(zip(state, new_state))
         est = image
         if ref is not None:
-            r_itf = ref.interface()
-            r_pose = torch.from_numpy(poses[r_itf.input("pose").shape[-1]][t : t + 1])
+            r_feed = _pose_feed(ref, poses, t)
+            (r_name, r_pose), = r_feed.items()
             prev = previous if previous is not None else est
             for k in range(steps[t]):
                 step = torch.full((1, 1), float(k))
                 out.inputs[ref.name].append(
-                    {"pose": r_pose.numpy(), "estimate": est.numpy(), "step": step.numpy(), "previous": prev.numpy()}
+                    {r_name: r_pose.numpy(), "estimate": est.numpy(), "step": step.numpy(), "previous": prev.numpy()}
                 )
                 (est,) = ref(r_pose, est, step, prev)
         previous = est
-        up_in = rescale(est, img_range, u_itf.input("image").value_range)
-        out.inputs[up.name].append({"image": up_in.numpy()})
-        (frame,) = up(up_in)
+        up_in = rescale(est, img_range, up_image.value_range)
+        u_feed = {up_image.name: up_in, **_pose_feed(up, poses, t)}
+        out.inputs[up.name].append({k: v.numpy() for k, v in u_feed.items()})
+        (frame,) = up(*(u_feed[i.name] for i in u_itf.inputs))
         out.frames.append(frame[0].numpy())
     return out
 
 
-def stage_rollout_inputs(lp: LoadedPipeline, stage: Stage, poses: dict[int, np.ndarray]) -> list[dict[str, np.ndarray]]:
+def stage_rollout_inputs(lp: LoadedPipeline, stage: Stage, poses: dict) -> list[dict[str, np.ndarray]]:
     """Per-frame external inputs of one stage, from a reference rollout of its pipeline."""
     return rollout(lp, poses).inputs[stage.name]
 
 
-def pose_resolutions(lp: LoadedPipeline) -> list[int]:
-    res = set()
-    for stage in lp.stages.values():
-        for t in stage.interface().inputs:
-            if t.role is Role.POSE:
-                res.add(int(t.shape[-1]))
-    return sorted(res)
+def conditioning_keys(lp: LoadedPipeline) -> list[int | str]:
+    """Every conditioning the pipeline's stages take: drawn-image resolutions and/or "keypoints"."""
+    keys = {conditioning_key(s) for s in map(conditioning_spec, lp.stages.values()) if s is not None}
+    return sorted(keys, key=str)
+
+
+def conditioning(seq, keys) -> dict:
+    """The model inputs of a PoseSequence for each conditioning key."""
+    from hpv.pose import render, to_model_input
+    from hpv.pose.keypoints import keypoints
+
+    return {k: keypoints(seq) if k == "keypoints" else to_model_input(render(seq, k)) for k in keys}

@@ -143,12 +143,55 @@ def _hand(rng, t, scale):
     return out * scale
 
 
+ARM_STYLES = ("sign", "rest", "face", "cross", "wide")
+STYLES = (*ARM_STYLES, "mixed")
+
+
+def _arm_target(style_weights, side, reach, sig, S, cx, sy, torso):
+    """[T, 3] wrist target: the per-frame blend of each arm style's target (x, y, z in px)."""
+    tx, ty = torso[:, 0], torso[:, 1]
+    targets = {
+        # the signing space: chest to face, the dominant hand roaming further
+        "sign": (cx + side * (0.3 + 0.3 * reach * sig[:, 0]) * S + tx, sy + (0.15 - 0.55 * reach * sig[:, 1]) * S + ty,
+                 -(0.35 + 0.1 * reach * sig[:, 2]) * S),
+        # hanging at rest: the hands below the frame
+        "rest": (cx + side * (0.55 + 0.05 * sig[:, 0]) * S + tx, sy + (1.5 + 0.05 * sig[:, 1]) * S + ty,
+                 -(0.05 + 0.05 * sig[:, 2]) * S),
+        # at the face (in front of it)
+        "face": (cx + side * (0.08 + 0.15 * sig[:, 0]) * S + tx, sy - (0.55 + 0.15 * sig[:, 1]) * S + ty,
+                 -(0.6 + 0.05 * sig[:, 2]) * S),
+        # across the body to the other side
+        "cross": (cx - side * (0.15 + 0.2 * sig[:, 0]) * S + tx, sy + (0.25 - 0.3 * sig[:, 1]) * S + ty,
+                  -(0.45 + 0.1 * sig[:, 2]) * S),
+        # wide and high, out to the side
+        "wide": (cx + side * (1.0 + 0.25 * sig[:, 0]) * S + tx, sy - (0.1 + 0.45 * sig[:, 1]) * S + ty,
+                 -(0.2 + 0.1 * sig[:, 2]) * S),
+    }
+    return sum(w[:, None] * np.stack(targets[name], -1) for name, w in style_weights.items())
+
+
+def _style_weights(rng, t, style):
+    """Per-frame weights of each arm style for one arm: one-hot, or for "mixed" a slowly moving
+    softmax so that a sequence passes through rest, signing, face, crossing and wide positions."""
+    if style != "mixed":
+        return {style: np.ones_like(t)}
+    logits = 4.0 * _signals(rng, t, len(ARM_STYLES), 0.05, 0.3)
+    w = np.exp(logits - logits.max(axis=1, keepdims=True))
+    w /= w.sum(axis=1, keepdims=True)
+    return dict(zip(ARM_STYLES, w.T))
+
+
 def synthetic_pose(num_frames: int = 100, seed: int = 0, fps: float = 25.0, width: int = 500,
-                   height: int = 500) -> Pose:
-    """A plausible signing pose: 576-point holistic layout (with world landmarks), XYZC, one person."""
+                   height: int = 500, style: str = "sign") -> Pose:
+    """A plausible signing pose: 576-point holistic layout (with world landmarks), XYZC, one person.
+
+    style: where the arms go: "sign" (the signing space, the default), "rest" (hanging, hands below
+    the frame), "face", "cross", "wide", or "mixed" (each arm moving between all of them)."""
     if num_frames < 1 or not fps > 0 or width < 1 or height < 1:
         raise ConfigError(f"need num_frames >= 1, fps > 0, width, height >= 1; got "
                           f"{num_frames}, {fps}, {width}, {height}")
+    if style not in STYLES:
+        raise ConfigError(f"style must be one of {list(STYLES)}; got {style!r}")
     rng = np.random.default_rng(seed)
     t = np.arange(num_frames) / fps
     S = rng.uniform(0.32, 0.42) * width  # shoulder width, px
@@ -175,9 +218,8 @@ def synthetic_pose(num_frames: int = 100, seed: int = 0, fps: float = 25.0, widt
     for name, side, reach in (("LEFT", 1, 0.6), ("RIGHT", -1, 1.0)):
         shoulder = np.concatenate([body[:, _P[f"{name}_SHOULDER"], :2], np.zeros((num_frames, 1))], -1)
         sig = _signals(rng, t, 4, 0.2, 1.1)
-        target = np.stack([cx + side * (0.3 + 0.3 * reach * sig[:, 0]) * S + torso[:, 0],
-                           sy + (0.15 - 0.55 * reach * sig[:, 1]) * S + torso[:, 1],
-                           -(0.35 + 0.1 * reach * sig[:, 2]) * S], -1)  # hands in front of the chest, px
+        weights = _style_weights(np.random.default_rng([seed, side + 2]), t, style)
+        target = _arm_target(weights, side, reach, sig, S, cx, sy, torso)
         elbow3, wrist3 = _elbow(shoulder, target, 0.75 * S, 0.62 * S, np.array([0.4 * side, 1.0, 0.3]))
         elbow, wrist = elbow3[:, :2], wrist3[:, :2]
         shoulder_z = body[:, _P[f"{name}_SHOULDER"], 2]
@@ -223,6 +265,6 @@ def synthetic_pose(num_frames: int = 100, seed: int = 0, fps: float = 25.0, widt
     return Pose(holistic_header(width, height), body_)
 
 
-def default_sequence(num_frames: int = 100, seed: int = 0) -> PoseSequence:
+def default_sequence(num_frames: int = 100, seed: int = 0, style: str = "sign") -> PoseSequence:
     """The synthetic signer, reduced and normalized like a real file."""
-    return load_sequence(synthetic_pose(num_frames=num_frames, seed=seed))
+    return load_sequence(synthetic_pose(num_frames=num_frames, seed=seed, style=style))

@@ -1,5 +1,6 @@
-"""The small generator: a SqueezeNet-style (Fire modules) U-Net at low resolution with a
-convolutional GRU at 1/8 resolution as its recurrent state (32 KB at 128x128 in fp32)."""
+"""The small generator: keypoints in, drawn as part fields inside the graph (`KeypointRaster`),
+then a SqueezeNet-style (Fire modules) U-Net at low resolution with a convolutional GRU at 1/8
+resolution as its recurrent state (32 KB at 128x128 in fp32)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ import torch
 import torch.nn.functional as F
 
 from hpv.stages.base import Stage, check_positive, check_resolution, register_stage
+from hpv.pose.fields import NUM_FIELDS
 from hpv.stages.blocks import ConvGRUCell, Fire, conv_relu
-from hpv.stages.interface import BATCH, Role, StageInterface, StateBinding, TensorSpec
+from hpv.stages.interface import BATCH, Role, StageInterface, StateBinding, TensorSpec, keypoints_spec
+from hpv.stages.raster import KeypointRaster
 
 
 @dataclass(frozen=True)
 class FireGenParams:
     resolution: int = 128  # 64 or 128 on phones
-    width: int = 16  # channels at full resolution; x2, x4, x6 at 1/2, 1/4, 1/8
+    width: int = 24  # channels at full resolution; x2, x4, x6 at 1/2, 1/4, 1/8
     state: int = 32  # GRU channels at 1/8 resolution
 
     def __post_init__(self):
@@ -27,7 +30,7 @@ class FireGenParams:
 @register_stage(
     "fire_gen",
     small={"resolution": 32, "width": 8, "state": 8},
-    description="small generator: Fire-module U-Net + ConvGRU state at 1/8 resolution",
+    description="small generator: keypoints -> in-graph part fields -> Fire-module U-Net + ConvGRU state at 1/8 resolution",
 )
 class FireGenerator(Stage):
     kind = "generator"
@@ -36,7 +39,8 @@ class FireGenerator(Stage):
     def __init__(self, params: FireGenParams):
         super().__init__(params)
         c, s = params.width, params.state
-        self.stem = conv_relu(3, c)
+        self.raster = KeypointRaster(params.resolution)
+        self.stem = conv_relu(NUM_FIELDS, c)
         self.down1 = torch.nn.Sequential(conv_relu(c, 2 * c, 2), Fire(2 * c, 2 * c))
         self.down2 = torch.nn.Sequential(conv_relu(2 * c, 4 * c, 2), Fire(4 * c, 4 * c))
         self.down3 = torch.nn.Sequential(conv_relu(4 * c, 6 * c, 2), Fire(6 * c, 6 * c))
@@ -51,7 +55,7 @@ class FireGenerator(Stage):
         r, s = self.params.resolution, self.params.state
         return StageInterface(
             inputs=(
-                TensorSpec("pose", (BATCH, 3, r, r), Role.POSE),
+                keypoints_spec(),
                 TensorSpec("h_in", (BATCH, s, r // 8, r // 8), Role.STATE),
             ),
             outputs=(
@@ -61,8 +65,8 @@ class FireGenerator(Stage):
             state=(StateBinding("h_in", "h_out"),),
         )
 
-    def forward(self, pose, h_in):
-        x0 = self.stem(pose)
+    def forward(self, keypoints, h_in):
+        x0 = self.stem(self.raster(keypoints))
         x1 = self.down1(x0)
         x2 = self.down2(x1)
         x3 = self.down3(x2)

@@ -1,8 +1,9 @@
 """The small upscaler: low resolution (64/128) -> 512/768. Every layer runs at the low resolution;
-one depth-to-space places the sub-pixels. The last 1x1 conv also sees the input image and starts
-out copying it to every sub-pixel (a nearest-neighbour base the residual is learned on), so the
-full-resolution graph is just DepthToSpace + Clip: no Resize, whose sampling conventions differ
-between runtimes, and no full-resolution add."""
+one depth-to-space places the sub-pixels. Two parts sum before it: a fixed-start 3x3 grouped conv
+that begins as exact bilinear interpolation of the input (so the base is smooth, not blocky, without
+a Resize, whose sampling conventions differ between runtimes), and a residual from features of the
+image and of the keypoint fields drawn at the low resolution (they carry sub-pixel positions of
+edges and fingers). The full-resolution graph is just DepthToSpace + Clip."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ from torch import nn
 
 from hpv.errors import ConfigError
 from hpv.stages.base import Stage, check_positive, register_stage
-from hpv.stages.interface import BATCH, Role, StageInterface, TensorSpec
+from hpv.pose.fields import NUM_FIELDS
+from hpv.stages.interface import BATCH, Role, StageInterface, TensorSpec, keypoints_spec
+from hpv.stages.raster import KeypointRaster
 
 
 @dataclass(frozen=True)
 class FireUpscalerParams:
     resolution: int = 128
     out_resolution: int = 768
-    width: int = 32
+    width: int = 24
 
     def __post_init__(self):
         check_positive("fire_upscaler", resolution=self.resolution,
@@ -39,7 +42,7 @@ class FireUpscalerParams:
 @register_stage(
     "fire_upscaler",
     small={"resolution": 32, "out_resolution": 96, "width": 8},
-    description="small upscaler: bilinear base + low-resolution residual via depth-to-space",
+    description="small upscaler: bilinear base + residual from image and keypoint fields, via depth-to-space",
 )
 class FireUpscaler(Stage):
     kind = "upscaler"
@@ -48,28 +51,51 @@ class FireUpscaler(Stage):
     def __init__(self, params: FireUpscalerParams):
         super().__init__(params)
         c, s = params.width, params.scale
+        self.raster = KeypointRaster(params.resolution)
         self.body = nn.Sequential(
-            nn.Conv2d(3, c, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(3 + NUM_FIELDS, c, 3, padding=1), nn.ReLU(),
             nn.Conv2d(c, c, 3, padding=1), nn.ReLU(),
             nn.Conv2d(c, 16, 3, padding=1), nn.ReLU(),
         )
-        self.subpixels = nn.Conv2d(16 + 3, 3 * s * s, 1)
-        with torch.no_grad():  # input channel k -> sub-pixel channels k*s*s .. (k+1)*s*s - 1
-            self.subpixels.weight[:, 16:].zero_()
-            for k in range(3):
-                self.subpixels.weight[k * s * s:(k + 1) * s * s, 16 + k] = 1.0
+        self.residual = nn.Conv2d(16, 3 * s * s, 1)
+        with torch.no_grad():
+            self.residual.weight.mul_(0.1)
+            self.residual.bias.zero_()
+        # Input channel k -> sub-pixel channels k*s*s .. (k+1)*s*s - 1, weights of bilinear sampling
+        # (align_corners=False) from the 3x3 neighbourhood.
+        self.base = nn.Conv2d(3, 3 * s * s, 3, padding=1, groups=3, bias=False)
+        with torch.no_grad():
+            self.base.weight.copy_(bilinear_subpixel_kernel(s).repeat(3, 1, 1, 1))
         self.shuffle = nn.PixelShuffle(s)
 
     def interface(self) -> StageInterface:
         p = self.params
         return StageInterface(
             inputs=(TensorSpec("image", (BATCH, 3, p.resolution, p.resolution), Role.IMAGE,
-                               value_range=(0.0, 1.0)),),
+                               value_range=(0.0, 1.0)), keypoints_spec()),
             outputs=(TensorSpec("upscaled", (BATCH, 3, p.out_resolution, p.out_resolution),
                                 Role.IMAGE, value_range=(0.0, 1.0)),),
             scale=p.scale,
         )
 
-    def forward(self, image):
-        x = self.subpixels(torch.cat([self.body(image), image], dim=1))
-        return (self.shuffle(x).clamp(0.0, 1.0),)
+    def forward(self, image, keypoints):
+        return (self.upscale(image, self.raster(keypoints)),)
+
+    def upscale(self, image: torch.Tensor, fields: torch.Tensor) -> torch.Tensor:
+        """The upscale of `image` given its keypoint fields (training runs it on crops of both)."""
+        features = self.body(torch.cat([image, fields], dim=1))
+        return self.shuffle(self.base(image) + self.residual(features)).clamp(0.0, 1.0)
+
+
+def bilinear_subpixel_kernel(s: int) -> torch.Tensor:
+    """[s*s, 1, 3, 3]: sub-pixel (i, j) of an s-times upscale as a 3x3 weighting of the input pixel's
+    neighbourhood, equal to bilinear interpolation with align_corners=False (away from the border)."""
+    w1 = torch.zeros(s, 3)
+    for i in range(s):
+        pos = (i + 0.5) / s - 0.5  # offset from the input pixel's centre, in input pixels
+        if pos < 0:
+            w1[i, 0], w1[i, 1] = -pos, 1 + pos
+        else:
+            w1[i, 1], w1[i, 2] = 1 - pos, pos
+    k = w1[:, None, :, None] * w1[None, :, None, :]  # [s, s, 3, 3]: rows i, cols j
+    return k.reshape(s * s, 1, 3, 3)

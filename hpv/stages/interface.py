@@ -12,7 +12,8 @@ BATCH = "batch"  # the symbolic batch dimension in declared shapes
 class Role(str, Enum):
     """What a tensor carries; calibration uses it to make realistic inputs."""
 
-    POSE = "pose"  # rendered conditioning image
+    POSE = "pose"  # rendered conditioning image (the baseline's contract: the app draws it)
+    KEYPOINTS = "keypoints"  # [B, 178, 3] x, y in the 512 frame + confidence; the stage draws its own fields
     IMAGE = "image"  # a person frame (estimate or output)
     PREVIOUS = "previous_frame"  # the pipeline's output for the previous frame
     STEP = "step"  # refinement step index, as float
@@ -41,6 +42,13 @@ class TensorSpec:
             "value_range": list(self.value_range) if self.value_range else None,
             "role": self.role.value,
         }
+
+
+def keypoints_spec(name: str = "keypoints") -> TensorSpec:
+    """The keypoint stages' pose input: the app's 178 reduced points, (x, y, confidence) each."""
+    from hpv.pose.keypoints import NUM_KEYPOINTS
+
+    return TensorSpec(name, (BATCH, NUM_KEYPOINTS, 3), Role.KEYPOINTS, layout="NPC", value_range=None)
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,16 @@ def count_macs(stage: Stage) -> int:
         nonlocal total
         total += out.numel() * m.in_features
 
+    def raster(m, _inp, out):
+        nonlocal total
+        total += m.macs() * out.shape[0]
+
+    from hpv.stages.raster import KeypointRaster
+
     hooks = []
     for m in stage.modules():
+        if isinstance(m, KeypointRaster):
+            hooks.append(m.register_forward_hook(raster))
         fn = {nn.Conv2d: conv, nn.ConvTranspose2d: conv_t, nn.Linear: linear}.get(type(m))
         if fn:
             hooks.append(m.register_forward_hook(fn))

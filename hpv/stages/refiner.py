@@ -1,5 +1,5 @@
-"""The iterative refiner: (pose, current estimate, step, previous output frame) -> a better
-estimate. One set of weights run k times like diffusion steps, told which step it is running."""
+"""The iterative refiner: (keypoints, current estimate, step, previous output frame) -> a better
+estimate; the keypoints are drawn as part fields inside the graph, as in the generator. One set of weights run k times like diffusion steps, told which step it is running."""
 
 from __future__ import annotations
 
@@ -10,15 +10,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from hpv.stages.base import Stage, check_positive, check_resolution, register_stage
+from hpv.pose.fields import NUM_FIELDS
 from hpv.stages.blocks import Fire, conv_relu
-from hpv.stages.interface import BATCH, Role, StageInterface, TensorSpec
+from hpv.stages.interface import BATCH, Role, StageInterface, TensorSpec, keypoints_spec
+from hpv.stages.raster import KeypointRaster
 
 
 @dataclass(frozen=True)
 class RefinerParams:
     resolution: int = 128
     width: int = 24
-    max_steps: int = 4  # steps the refiner was trained for; step inputs lie in [0, max_steps-1]
+    max_steps: int = 2  # steps the refiner was trained for; step inputs lie in [0, max_steps-1]
 
     def __post_init__(self):
         check_positive("refiner", resolution=self.resolution, width=self.width, max_steps=self.max_steps)
@@ -37,7 +39,8 @@ class Refiner(Stage):
     def __init__(self, params: RefinerParams):
         super().__init__(params)
         c = params.width
-        self.stem = conv_relu(9, c)
+        self.raster = KeypointRaster(params.resolution)
+        self.stem = conv_relu(NUM_FIELDS + 6, c)
         self.down1 = nn.Sequential(conv_relu(c, 2 * c, 2), Fire(2 * c, 2 * c))
         self.down2 = nn.Sequential(conv_relu(2 * c, 4 * c, 2), Fire(4 * c, 4 * c))
         # Step embedding -> per-channel scale and shift of the 1/4-resolution features (FiLM).
@@ -52,7 +55,7 @@ class Refiner(Stage):
         img = (BATCH, 3, r, r)
         return StageInterface(
             inputs=(
-                TensorSpec("pose", img, Role.POSE),
+                keypoints_spec(),
                 TensorSpec("estimate", img, Role.IMAGE),
                 TensorSpec("step", (BATCH, 1), Role.STEP, layout="NC",
                            value_range=(0.0, float(self.params.max_steps - 1))),
@@ -61,8 +64,8 @@ class Refiner(Stage):
             outputs=(TensorSpec("refined", img, Role.IMAGE),),
         )
 
-    def forward(self, pose, estimate, step, previous):
-        x0 = self.stem(torch.cat([pose, estimate, previous], dim=1))
+    def forward(self, keypoints, estimate, step, previous):
+        x0 = self.stem(torch.cat([self.raster(keypoints), estimate, previous], dim=1))
         x1 = self.down1(x0)
         x2 = self.down2(x1)
         t = step / float(max(self.params.max_steps - 1, 1))

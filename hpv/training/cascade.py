@@ -14,13 +14,14 @@ import torch
 
 from hpv.metrics import psnr
 from hpv.pipelines import PIPELINES
-from hpv.reference import LoadedPipeline, load_pipeline, rescale
+from hpv.reference import LoadedPipeline, conditioning_key, conditioning_spec, load_pipeline, rescale
+from hpv.stages import Role
 from hpv.stages import Stage
 from hpv.stages.checkpoint import save_weights
 from hpv.training.config import Budget, TrainConfig
 from hpv.training.data import Dataset, Resolutions, Sequence, build_dataset
 from hpv.training.loop import Phase, Reporter, run_phase
-from hpv.training.losses import PatchGAN, gan_loss, l1, temporal
+from hpv.training.losses import PatchGAN, clip_and_step, gan_loss, image_loss, l1, scheduled_lr, temporal
 
 
 def signed(u8: np.ndarray) -> torch.Tensor:
@@ -33,8 +34,20 @@ def unit(u8: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(u8)).float().div(255.0).movedim(-1, -3)
 
 
-def resolution_of(stage: Stage, name: str = "pose") -> int:
-    return int(stage.interface().input(name).shape[-1])
+def resolution_of(stage: Stage) -> int:
+    """The stage's working resolution (its image output's side)."""
+    return int(next(t for t in stage.interface().outputs if t.role is Role.IMAGE).shape[-1])
+
+
+def cond(stage: Stage, seq: Sequence, frames=slice(None)) -> torch.Tensor:
+    """The stage's pose input for `frames` of `seq`: keypoints, or the drawn conditioning image."""
+    return torch.from_numpy(np.ascontiguousarray(seq.conditioning(conditioning_key(conditioning_spec(stage)), frames)))
+
+
+def condition_image(stage: Stage, pose: torch.Tensor) -> torch.Tensor:
+    """What a discriminator sees of the pose: the drawn image, or the stage's own keypoint fields."""
+    raster = getattr(stage, "raster", None)
+    return raster(pose) if raster is not None and pose.dim() == 3 else pose
 
 
 # --- generator -----------------------------------------------------------------------------
@@ -52,7 +65,7 @@ def rollout_generator(gen: Stage, poses: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def predict_generator(gen: Stage, seqs: list[Sequence]) -> list[torch.Tensor]:
     r = resolution_of(gen)
-    return [rollout_generator(gen, signed(s.pose[r])[None])[0].half() for s in seqs]
+    return [rollout_generator(gen, cond(gen, s)[None])[0].half() for s in seqs]
 
 
 def generator_phase(name: str, gen: Stage, data: Dataset, b: Budget, cfg: TrainConfig) -> Phase:
@@ -62,7 +75,7 @@ def generator_phase(name: str, gen: Stage, data: Dataset, b: Budget, cfg: TrainC
     models, optims = {"stage": gen}, {"stage": opt}
     disc = None
     if cfg.adversarial_weight > 0:
-        disc = PatchGAN(width=32)
+        disc = PatchGAN(in_ch=3 + condition_image(gen, cond(gen, train[0], slice(0, 1))).shape[1], width=32)
         models["disc"], optims["disc"] = disc, torch.optim.Adam(disc.parameters(), lr=b.lr, betas=(0.5, 0.999))
 
     def step(_i: int, g: torch.Generator) -> dict[str, float]:
@@ -73,22 +86,21 @@ def generator_phase(name: str, gen: Stage, data: Dataset, b: Budget, cfg: TrainC
             start = int(torch.randint(max(1, T - b.clip + 1), (1,), generator=g))
             clips.append(slice(start, min(T, start + b.clip)))
         L = min(c.stop - c.start for c in clips)
-        poses = torch.stack([signed(train[k].pose[r][c][:L]) for k, c in zip(seq_idx, clips)])
+        poses = torch.stack([cond(gen, train[k], c)[:L] for k, c in zip(seq_idx, clips)])
         target = torch.stack([signed(train[k].target[r][c][:L]) for k, c in zip(seq_idx, clips)])
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(2**31, (1,), generator=g)))  # dropout masks
             pred = rollout_generator(gen, poses)
         loss_l1 = l1(pred, target)
-        loss = loss_l1 + (cfg.temporal_weight * temporal(pred, target) if L > 1 else 0.0)
+        loss = image_loss(pred.flatten(0, 1), target.flatten(0, 1), cfg.loss)
+        loss = loss + (cfg.temporal_weight * temporal(pred, target) if L > 1 else 0.0)
         out = {"l1": loss_l1.item()}
         if disc is not None:
-            cond, fake = poses.flatten(0, 1), pred.flatten(0, 1)
-            loss = loss + cfg.adversarial_weight * gan_loss(disc(cond, fake), True)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+            c_img, fake = condition_image(gen, poses.flatten(0, 1)), pred.flatten(0, 1)
+            loss = loss + cfg.adversarial_weight * gan_loss(disc(c_img, fake), True)
+        out["grad_norm"] = clip_and_step(opt, gen, loss, scheduled_lr(b, _i), cfg.grad_clip)
         if disc is not None:
-            d_loss = 0.5 * (gan_loss(disc(cond, target.flatten(0, 1)), True) + gan_loss(disc(cond, fake.detach()), False))
+            d_loss = 0.5 * (gan_loss(disc(c_img, target.flatten(0, 1)), True) + gan_loss(disc(c_img, fake.detach()), False))
             optims["disc"].zero_grad()
             d_loss.backward()
             optims["disc"].step()
@@ -120,35 +132,36 @@ def refine(ref: Stage, seqs: list[Sequence], est: list[torch.Tensor], k: int) ->
         e = e.float()
         prev = torch.cat([e[:1], e[:-1]])
         step = torch.full((len(e), 1), float(k))
-        (new,) = ref(signed(s.pose[r]), e, step, prev)
+        (new,) = ref(cond(ref, s), e, step, prev)
         out.append(new.half())
     return out
 
 
 def refiner_phase(name: str, ref: Stage, data: Dataset, train_est: list[list[torch.Tensor]],
-                  val_est: list[torch.Tensor], k: int, b: Budget, opt: torch.optim.Optimizer) -> Phase:
+                  val_est: list[torch.Tensor], k: int, b: Budget, opt: torch.optim.Optimizer,
+                  loss_cfg, grad_clip: float) -> Phase:
     """Step k: inputs are the estimates after steps 0..k (replayed so earlier steps are kept)."""
     r = resolution_of(ref)
     train = data.train
 
     def step(_i: int, g: torch.Generator) -> dict[str, float]:
         seq_idx = torch.randint(len(train), (b.batch,), generator=g).tolist()
-        steps = torch.randint(k + 1, (b.batch,), generator=g).tolist()
+        # Mostly step k itself (what this phase adds), with earlier steps replayed so they are kept.
+        steps = [k if torch.rand((), generator=g) < 0.6 else int(torch.randint(k + 1, (), generator=g))
+                 for _ in range(b.batch)]
         pose, est, prev, tgt = [], [], [], []
         for s, j in zip(seq_idx, steps):
             t = int(torch.randint(train[s].num_frames, (1,), generator=g))
             e = train_est[j][s]
-            pose.append(signed(train[s].pose[r][t]))
+            pose.append(cond(ref, train[s], t))
             est.append(e[t].float())
             prev.append(e[max(t - 1, 0)].float())
             tgt.append(signed(train[s].target[r][t]))
         (pred,) = ref(torch.stack(pose), torch.stack(est), torch.tensor(steps, dtype=torch.float32)[:, None],
                       torch.stack(prev))
-        loss = l1(pred, torch.stack(tgt))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return {"loss": loss.item()}
+        loss = image_loss(pred, torch.stack(tgt), loss_cfg)
+        grad = clip_and_step(opt, ref, loss, scheduled_lr(b, _i), grad_clip)
+        return {"loss": loss.item(), "grad_norm": grad}
 
     def validate() -> dict[str, float]:
         return {"val_psnr_db": _psnr_signed(refine(ref, data.val, val_est, k), data.val, r)}
@@ -160,9 +173,16 @@ VAL_SEQUENCES_HR, VAL_FRAMES_HR = 2, 8  # scored at the output resolution during
 
 # --- upscaler ------------------------------------------------------------------------------
 
+def upscale_frame(up: Stage, image: torch.Tensor, seq: Sequence, t: int) -> torch.Tensor:
+    """The upscaler on one frame's image [1,3,r,r], with its pose input when it takes one."""
+    spec = conditioning_spec(up)
+    return up(image, cond(up, seq, slice(t, t + 1)))[0] if spec is not None else up(image)[0]
+
+
 def upscaler_phase(name: str, up: Stage, data: Dataset, train_est: list[list[torch.Tensor]],
-                   val_est: list[torch.Tensor], b: Budget, src_range) -> Phase:
+                   val_est: list[torch.Tensor], b: Budget, src_range, loss_cfg, grad_clip: float) -> Phase:
     itf = up.interface()
+    keyed = conditioning_spec(up) is not None  # crops of the image and of its keypoint fields
     r_in, s = int(itf.input("image").shape[-1]), itf.scale
     r_out = r_in * s
     dst_range = itf.input("image").value_range
@@ -173,7 +193,7 @@ def upscaler_phase(name: str, up: Stage, data: Dataset, train_est: list[list[tor
     c = b.crop or r_in
 
     def step(_i: int, g: torch.Generator) -> dict[str, float]:
-        xs, ys = [], []
+        xs, fs, ys = [], [], []
         for _ in range(b.batch):
             q = hr[int(torch.randint(len(hr), (1,), generator=g))]
             j = int(torch.randint(len(train_est), (1,), generator=g))
@@ -181,13 +201,14 @@ def upscaler_phase(name: str, up: Stage, data: Dataset, train_est: list[list[tor
             y0, x0 = (int(v) for v in torch.randint(r_in - c + 1, (2,), generator=g))
             lr = rescale(train_est[j][q][t].float(), src_range, dst_range)
             xs.append(lr[:, y0:y0 + c, x0:x0 + c])
+            if keyed:
+                with torch.no_grad():
+                    fs.append(up.raster(cond(up, data.train[q], slice(t, t + 1)))[0, :, y0:y0 + c, x0:x0 + c])
             ys.append(unit(data.train[q].target[r_out][t, y0 * s:(y0 + c) * s, x0 * s:(x0 + c) * s]))
-        (pred,) = up(torch.stack(xs))
-        loss = l1(pred, torch.stack(ys))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return {"loss": loss.item()}
+        pred = up.upscale(torch.stack(xs), torch.stack(fs)) if keyed else up(torch.stack(xs))[0]
+        loss = image_loss(pred * 2 - 1, torch.stack(ys) * 2 - 1, loss_cfg)  # in the generator's [-1, 1] units
+        grad = clip_and_step(opt, up, loss, scheduled_lr(b, _i), grad_clip)
+        return {"loss": loss.item(), "grad_norm": grad}
 
     @torch.no_grad()
     def validate() -> dict[str, float]:
@@ -198,7 +219,7 @@ def upscaler_phase(name: str, up: Stage, data: Dataset, train_est: list[list[tor
         se, n = 0.0, 0
         for q, e in seqs:
             for t in range(len(e)):
-                (pred,) = up(rescale(e[t:t + 1].float(), src_range, dst_range))
+                pred = upscale_frame(up, rescale(e[t:t + 1].float(), src_range, dst_range), q, t)
                 diff = pred[0] - unit(q.target[r_out][t])
                 se += float((diff * diff).sum())
                 n += diff.numel()
@@ -219,7 +240,9 @@ class TrainResult:
 def resolutions_for(lp: LoadedPipeline) -> Resolutions:
     gen_r = resolution_of(lp.generator)
     up_itf = lp.upscaler.interface()
-    return Resolutions(pose=(gen_r,), target=(gen_r,), hr=int(up_itf.output("upscaled").shape[-1]))
+    drawn = tuple(sorted({int(s.shape[-1]) for s in map(conditioning_spec, lp.stages.values())
+                          if s is not None and s.role is Role.POSE}))  # keypoint stages draw their own
+    return Resolutions(pose=drawn, target=(gen_r,), hr=int(up_itf.output("upscaled").shape[-1]))
 
 
 def phase_done(ckpt: Path, steps: int) -> bool:
@@ -286,7 +309,8 @@ def train_pipeline(pipeline: str, cfg: TrainConfig, out: Path, *, dataset: Datas
         ref = lp.refiner
         opt = torch.optim.Adam(ref.parameters(), lr=cfg.refiner.lr)
         for k in range(lp.pipeline.max_steps):
-            run_phase(refiner_phase(f"refiner-step{k}", ref, dataset, train_est, val_est, k, cfg.refiner, opt),
+            run_phase(refiner_phase(f"refiner-step{k}", ref, dataset, train_est, val_est, k, cfg.refiner, opt,
+                                    cfg.loss, cfg.grad_clip),
                       ck, cfg.seed + 1 + k, **kw)
             last = k == lp.pipeline.max_steps - 1
             if not last and phase_done(ck / f"refiner-step{k + 1}.ckpt.safetensors", cfg.refiner.steps):
@@ -297,7 +321,7 @@ def train_pipeline(pipeline: str, cfg: TrainConfig, out: Path, *, dataset: Datas
                 train_est.append(refine(ref, dataset.train, train_est[j], j))
                 val_est = refine(ref, dataset.val, val_est, j)
     src = gen.interface().output("image").value_range
-    run_phase(upscaler_phase("upscaler", lp.upscaler, dataset, train_est, val_est, ub, src), ck,
+    run_phase(upscaler_phase("upscaler", lp.upscaler, dataset, train_est, val_est, ub, src, cfg.loss, cfg.grad_clip), ck,
               cfg.seed + 100, **kw)
 
     weights = {}

@@ -17,6 +17,9 @@ class DataConfig:
     real: bool = True  # use the fingerspelling poses of `spoken-to-signed` when installed
     max_real: int = 120  # real sequences to use at most (0: none)
     hr_sequences: int = 12  # training sequences that also get 768x768 ground truth (upscaler)
+    hr_eval_sequences: int = 16  # val and test sequences (first by id) with it, for evaluation
+    styles: bool = True  # synthetic arms cycle through rest / face / cross / wide / mixed, not only signing
+    variant_every: int = 3  # every n-th sequence also comes mirrored, jittered or with keypoints missing (0: none)
     seed: int = 0
 
     def __post_init__(self):
@@ -38,6 +41,17 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class LossConfig:
+    person_weight: float = 3.0  # person pixels (dilated ground-truth silhouette) count 1 + this
+    gradient_weight: float = 1.0  # L1 of image gradients: edges and fingers
+    ssim_weight: float = 0.2  # 1 - SSIM
+
+    def __post_init__(self):
+        if min(self.person_weight, self.gradient_weight, self.ssim_weight) < 0:
+            raise ConfigError(f"loss weights must be >= 0; got {self}")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     name: str
     data: DataConfig
@@ -48,6 +62,8 @@ class TrainConfig:
     baseline_upscaler: Budget
     temporal_weight: float = 0.5
     adversarial_weight: float = 0.0  # PatchGAN; 0 turns it off (CPU default)
+    loss: LossConfig = LossConfig()
+    grad_clip: float = 1.0  # gradient norm clipped to this (0: off); long runs collapse without it
     eval_every: int = 200
     checkpoint_every: int = 100
     seed: int = 0
@@ -68,12 +84,12 @@ class TrainConfig:
 
 CONFIGS: Registry[TrainConfig] = Registry("training config")
 
-CONFIGS.add("cpu", TrainConfig(  # ~20 min per pipeline on a 2-core CPU; the two get about equal time
+CONFIGS.add("cpu", TrainConfig(  # the default pipeline in ~75 min of a 2-core CPU (more when the cores are shared)
     name="cpu",
-    data=DataConfig(),
-    generator=Budget(steps=2000, batch=4, clip=4, lr=2e-3),
-    refiner=Budget(steps=400, batch=8, lr=1e-3),
-    upscaler=Budget(steps=3000, batch=8, lr=1e-3, crop=32),
+    data=DataConfig(synthetic_sequences=60, hr_sequences=16),
+    generator=Budget(steps=3000, batch=4, clip=4, lr=1.5e-3),
+    refiner=Budget(steps=900, batch=8, lr=1e-3),
+    upscaler=Budget(steps=2000, batch=8, lr=1e-3, crop=32),
     baseline_generator=Budget(steps=600, batch=2, clip=2, lr=5e-4),
     baseline_upscaler=Budget(steps=1500, batch=8, lr=1e-3, crop=32),
     eval_every=250,

@@ -18,7 +18,7 @@ import numpy as np
 
 from hpv.training.config import DataConfig
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass
@@ -26,10 +26,26 @@ class Sequence:
     id: str
     pose: dict[int, np.ndarray]  # resolution -> conditioning images uint8 [T,R,R,3]
     target: dict[int, np.ndarray]  # resolution -> ground-truth person frames uint8 [T,R,R,3]
+    keypoints: np.ndarray | None = None  # float32 [T,178,3]: x, y (512 frame), confidence
 
     @property
     def num_frames(self) -> int:
-        return len(next(iter(self.pose.values())))
+        return len(self.keypoints) if self.keypoints is not None else len(next(iter(self.pose.values())))
+
+    def conditioning(self, key, frames: slice = slice(None)) -> np.ndarray:
+        """Model input for a conditioning key: "keypoints" [T,178,3], or a drawn image
+        resolution -> float32 [T,3,R,R] in [-1, 1]."""
+        from hpv.pose import to_model_input
+
+        if key == "keypoints":
+            return self.keypoints[frames]
+        return to_model_input(self.pose[key][frames])
+
+    def frames(self, stop: int) -> Sequence:
+        """The first `stop` frames."""
+        return Sequence(self.id, {r: a[:stop] for r, a in self.pose.items()},
+                        {r: a[:stop] for r, a in self.target.items()},
+                        None if self.keypoints is None else self.keypoints[:stop])
 
 
 @dataclass
@@ -51,14 +67,22 @@ class Resolutions:
 
 def assign_splits(ids: list[str]) -> dict[str, str]:
     """Split by sequence, stable under adding sequences: order by a hash of the id; the first
-    tenth (at least one) is test, the next tenth (at least one) val, the rest train."""
-    order = sorted(ids, key=lambda i: (zlib.crc32(i.encode()), i))
+    tenth (at least one) is test, the next tenth (at least one) val, the rest train. Variants of
+    one sequence ("<id>#mirror", "<id>#jitter") share its split, so none leaks across."""
+    base = {i: i.split("#")[0] for i in ids}
+    order = sorted(set(base.values()), key=lambda i: (zlib.crc32(i.encode()), i))
     n = max(1, len(order) // 10)
-    return {i: "test" if k < n else "val" if k < 2 * n else "train" for k, i in enumerate(order)}
+    split = {i: "test" if k < n else "val" if k < 2 * n else "train" for k, i in enumerate(order)}
+    return {i: split[base[i]] for i in ids}
 
 
 def _pose_sequences(cfg: DataConfig):
+    """(id, PoseSequence) pairs: real files, seeded synthetic signing cycling through the arm styles
+    (rest with the hands below the frame, at the face, crossing, wide, mixed), and variants
+    (mirrored, normalization jitter, missing keypoints) of every `cfg.variant_every`-th sequence."""
     from hpv.pose import default_sequence
+    from hpv.pose.augment import drop, jitter, mirror
+    from hpv.pose.synthetic import STYLES
 
     seqs = []
     if cfg.real and cfg.max_real > 0:
@@ -68,8 +92,19 @@ def _pose_sequences(cfg: DataConfig):
             if seq.num_frames >= 4:
                 start = max(0, (seq.num_frames - cfg.frames) // 2)
                 seqs.append((f"real/{name}", seq.frames(start, start + cfg.frames)))
+    styles = STYLES if cfg.styles else ("sign",)
     for i in range(cfg.synthetic_sequences):
-        seqs.append((f"synthetic/{cfg.seed}/{i}", default_sequence(num_frames=cfg.frames, seed=cfg.seed * 100_003 + i)))
+        style = styles[i % len(styles)]
+        seqs.append((f"synthetic/{cfg.seed}/{i}/{style}",
+                     default_sequence(num_frames=cfg.frames, seed=cfg.seed * 100_003 + i, style=style)))
+    if cfg.variant_every:
+        variants = []
+        for k, (sid, seq) in enumerate(seqs[::cfg.variant_every]):
+            rng = np.random.default_rng([cfg.seed, zlib.crc32(sid.encode())])
+            kind = ("mirror", "jitter", "drop")[k % 3]
+            aug = mirror(seq) if kind == "mirror" else jitter(seq, rng) if kind == "jitter" else drop(jitter(seq, rng), rng)
+            variants.append((f"{sid}#{kind}", aug))
+        seqs += variants
     return seqs
 
 
@@ -102,11 +137,15 @@ def build_dataset(cfg: DataConfig, res: Resolutions, *, pairs: list[tuple[Path, 
     items += [(i, s, None) for i, s in _pose_sequences(cfg)]
 
     splits = assign_splits([i for i, _, _ in items])
+    # High-resolution ground truth is large (1.8 MB a frame at 768): the first hr_sequences training
+    # sequences, and the first hr_eval_sequences of val and test by id (what evaluation reads).
+    eval_hr = {i for split in ("val", "test")
+               for i in sorted(i for i, _, _ in items if splits[i] == split)[:cfg.hr_eval_sequences]}
     jobs, hr_left = [], cfg.hr_sequences
     for sid, seq, frames in items:
         split = splits[sid]
         want = list(res.target)
-        if res.hr and (split != "train" or hr_left > 0):
+        if res.hr and (sid in eval_hr or (split == "train" and hr_left > 0)):
             want.append(res.hr)
             hr_left -= split == "train"
         jobs.append((sid, seq, frames, tuple(want), res.pose))
@@ -139,9 +178,11 @@ def _render_job(job) -> Sequence:
     from hpv.data.signer import render_signer
     from hpv.pose import render
 
+    from hpv.pose.keypoints import keypoints
+
     sid, seq, frames, target_res, pose_res = job
     target = {r: frames[r] if frames else render_signer(seq, r) for r in target_res}
-    return Sequence(sid, {r: render(seq, r) for r in pose_res}, target)
+    return Sequence(sid, {r: render(seq, r) for r in pose_res}, target, keypoints(seq))
 
 
 def _save(path: Path, data: Dataset) -> None:
@@ -153,6 +194,7 @@ def _save(path: Path, data: Dataset) -> None:
     for split in ("train", "val", "test"):
         for k, s in enumerate(data.split(split)):
             index.append({"split": split, "id": s.id, "pose": sorted(s.pose), "target": sorted(s.target)})
+            arrays[f"{split}/{k}/keypoints"] = s.keypoints
             for r, a in s.pose.items():
                 arrays[f"{split}/{k}/pose/{r}"] = a
             for r, a in s.target.items():
@@ -176,5 +218,6 @@ def _load(path: Path) -> Dataset:
                 entry["id"],
                 {r: z[f"{split}/{k}/pose/{r}"] for r in entry["pose"]},
                 {r: z[f"{split}/{k}/target/{r}"] for r in entry["target"]},
+                z[f"{split}/{k}/keypoints"],
             ))
     return data

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from hpv.metrics import evaluate_sequence
-from hpv.reference import LoadedPipeline, pose_resolutions, rollout
+from hpv.reference import LoadedPipeline, conditioning_keys, rollout
 from hpv.training.data import Sequence
 
 

@@ -1,0 +1,71 @@
+"""Pose-level augmentations for training data. Each maps a reduced, normalized PoseSequence to
+another one, and the ground truth is drawn from the result, so conditioning and target agree."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hpv.pose.keypoints import BODY_POINTS, COMPONENTS, index
+from hpv.pose.sequence import FRAME_SIZE, SHOULDER_CENTER, PoseSequence
+
+
+def _check(seq: PoseSequence) -> None:
+    from hpv.pose.keypoints import keypoints
+
+    keypoints(seq.frames(0, 0))  # raises ConfigError for other layouts
+
+
+def _with(seq: PoseSequence, points: np.ndarray, confidence: np.ndarray) -> PoseSequence:
+    return PoseSequence(points.astype(np.float32), confidence.astype(np.float32), seq.fps, seq.layout)
+
+
+def mirror(seq: PoseSequence) -> PoseSequence:
+    """Left-right mirror image: x -> 512 - x, left and right body points and hands swapped (a
+    left-handed signer). Face points keep their indices: their shapes are mirrored in place."""
+    _check(seq)
+    order = np.arange(seq.layout.num_points)
+    for k in range(0, len(BODY_POINTS), 2):  # BODY_POINTS alternate LEFT_x, RIGHT_x
+        a, b = index("POSE_LANDMARKS", BODY_POINTS[k]), index("POSE_LANDMARKS", BODY_POINTS[k + 1])
+        order[a], order[b] = b, a
+    left = index("LEFT_HAND_LANDMARKS", "WRIST")
+    right = index("RIGHT_HAND_LANDMARKS", "WRIST")
+    n = len(dict(COMPONENTS)["LEFT_HAND_LANDMARKS"])
+    order[left:left + n], order[right:right + n] = np.arange(right, right + n), np.arange(left, left + n)
+    points = seq.points[:, order].copy()
+    seen = seq.confidence[:, order] > 0
+    points[..., 0] = np.where(seen, FRAME_SIZE - points[..., 0], 0.0)
+    return _with(seq, points, seq.confidence[:, order])
+
+
+def jitter(seq: PoseSequence, rng: np.random.Generator, scale: float = 0.12, offset: float = 24.0) -> PoseSequence:
+    """The normalization a little off, as in files whose shoulders were detected badly: one random
+    zoom in [1 - scale, 1 + scale] about the shoulder centre and one shift of up to `offset` units."""
+    _check(seq)
+    z = float(rng.uniform(1 - scale, 1 + scale))
+    shift = rng.uniform(-offset, offset, 2)
+    points = seq.points.copy()
+    points[..., :2] = (points[..., :2] - SHOULDER_CENTER) * z + SHOULDER_CENTER + shift
+    points[..., 2] *= z
+    points[seq.confidence <= 0] = 0.0
+    return _with(seq, points, seq.confidence)
+
+
+def drop(seq: PoseSequence, rng: np.random.Generator) -> PoseSequence:
+    """Missing keypoints, as trackers lose them: for a random stretch of frames one hand, or the
+    face, or an elbow and wrist go missing (confidence 0)."""
+    _check(seq)
+    parts = [
+        [index("LEFT_HAND_LANDMARKS", "WRIST") + i for i in range(21)],
+        [index("RIGHT_HAND_LANDMARKS", "WRIST") + i for i in range(21)],
+        list(range(index("FACE_LANDMARKS", "0"), index("LEFT_HAND_LANDMARKS", "WRIST"))),
+        [index("POSE_LANDMARKS", "LEFT_WRIST"), index("POSE_LANDMARKS", "LEFT_ELBOW")]
+        + [index("LEFT_HAND_LANDMARKS", "WRIST") + i for i in range(21)],
+    ]
+    T = seq.num_frames
+    start = int(rng.integers(0, max(1, T - 1)))
+    stop = int(rng.integers(start + 1, T + 1))
+    part = parts[int(rng.integers(len(parts)))]
+    conf, points = seq.confidence.copy(), seq.points.copy()
+    conf[start:stop, part] = 0.0
+    points[start:stop, part] = 0.0
+    return _with(seq, points, conf)
