@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hpv.reference import LoadedPipeline, conditioning, conditioning_keys, rollout
+from hpv.pose.conditioning import conditioning
+from hpv.reference import LoadedPipeline, conditioning_keys, rollout
 
 CALIBRATION_SEED = 1
 HELDOUT_SEED = 2

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from hpv.pipelines import Pipeline
+from hpv.pose.conditioning import conditioning, conditioning_key  # noqa: F401  (re-exported)
 from hpv.stages import Role, Stage, build_stage
 from hpv.stages.checkpoint import load_default_weights
 
@@ -75,11 +76,6 @@ def conditioning_spec(stage: Stage):
     return next((t for t in stage.interface().inputs if t.role in (Role.POSE, Role.KEYPOINTS)), None)
 
 
-def conditioning_key(spec) -> int | str:
-    """Key of a pose input in a conditioning dict: "keypoints", or the resolution of a drawn image."""
-    return "keypoints" if spec.role in (Role.KEYPOINTS, Role.KEYPOINTS.value) else int(spec.shape[-1])
-
-
 def _pose_feed(stage: Stage, poses: dict, t: int) -> dict[str, torch.Tensor]:
     spec = conditioning_spec(stage)
     if spec is None:
@@ -144,9 +140,3 @@ def conditioning_keys(lp: LoadedPipeline) -> list[int | str]:
     return sorted(keys, key=str)
 
 
-def conditioning(seq, keys) -> dict:
-    """The model inputs of a PoseSequence for each conditioning key."""
-    from hpv.pose import render, to_model_input
-    from hpv.pose.keypoints import keypoints
-
-    return {k: keypoints(seq) if k == "keypoints" else to_model_input(render(seq, k)) for k in keys}

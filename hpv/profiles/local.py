@@ -211,7 +211,7 @@ def profile_pipelines(build: Path, manifest: Manifest, *, batches: list[int], ru
         for batch in (fixed or batches):
             pipe = CompiledPipeline(build, precision, batch, manifest)
             frames = 8
-            poses = PoseSource(seed=HELDOUT_SEED, frames=frames * batch).rendered(pipe.pose_resolutions)
+            poses = PoseSource(seed=HELDOUT_SEED, frames=frames * batch).rendered(pipe.conditioning_keys)
             pose_at = [{r: p[t * batch:(t + 1) * batch] for r, p in poses.items()} for t in range(frames)]
             ks = list(range(pipe.max_steps + 1))
             for t in range(warmup):

@@ -89,12 +89,22 @@ class CompiledPipeline:
         self.max_steps = self.pipeline.max_steps
         self.reset()
 
+    def _pose_input(self, runner: StageRunner):
+        """(name, conditioning key) of a stage's pose input, or None."""
+        from hpv.pose.conditioning import POSE_ROLES, conditioning_key
+
+        spec = next((i for i in runner.record.inputs if i.role in POSE_ROLES), None)
+        return None if spec is None else (spec.name, conditioning_key(spec))
+
     @property
-    def pose_resolutions(self) -> list[int]:
-        res = [int(self.generator.input("pose").shape[-1])]
-        if self.refiner:
-            res.append(int(self.refiner.input("pose").shape[-1]))
-        return sorted(set(res))
+    def conditioning_keys(self) -> list:
+        """What the stages' pose inputs need: "keypoints" and/or drawn-image resolutions."""
+        runners = [r for r in (self.generator, self.refiner, self.upscaler) if r is not None]
+        return sorted({p[1] for p in map(self._pose_input, runners) if p is not None}, key=str)
+
+    def _feed(self, runner: StageRunner, poses: dict) -> dict:
+        p = self._pose_input(runner)
+        return {} if p is None else {p[0]: poses[p[1]]}
 
     @property
     def resolution(self) -> int:
@@ -106,23 +116,24 @@ class CompiledPipeline:
                       for s in self.generator.record.state}
         self.previous: np.ndarray | None = None
 
-    def frame(self, poses: dict[int, np.ndarray], k: int) -> np.ndarray:
-        """One frame of each of `batch` sequences: poses maps resolution -> [batch,3,R,R] model
-        inputs. Returns [batch,3,H,W] in the upscaler's output range."""
+    def frame(self, poses: dict, k: int) -> np.ndarray:
+        """One frame of each of `batch` sequences: poses maps each conditioning key (see
+        `conditioning_keys`) to its model inputs for this frame ([batch,178,3] keypoints,
+        [batch,3,R,R] drawn images). Returns [batch,3,H,W] in the upscaler's output range."""
         if not 0 <= k <= self.max_steps:
             raise ConfigError(f"k = {k}: this pipeline refines 0..{self.max_steps} steps")
         g = self.generator
-        out = g.run({"pose": poses[int(g.input("pose").shape[-1])], **self.state})
+        out = g.run({**self._feed(g, poses), **self.state})
         self.state = {s.input: out[s.output] for s in g.record.state}
         est = out["image"]
         if self.refiner is not None and k:
             r = self.refiner
-            pose = poses[int(r.input("pose").shape[-1])]
+            pose = self._feed(r, poses)
             prev = self.previous if self.previous is not None else est
             for step in range(k):
-                est = r.run({"pose": pose, "estimate": est, "previous": prev,
+                est = r.run({**pose, "estimate": est, "previous": prev,
                              "step": np.full((self.batch, 1), float(step), np.float32)})["refined"]
         self.previous = est
         u = self.upscaler
         up_in = _rescale(est, g.output("image").value_range, u.input("image").value_range)
-        return u.run({"image": up_in})["upscaled"]
+        return u.run({"image": up_in, **self._feed(u, poses)})["upscaled"]

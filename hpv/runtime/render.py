@@ -152,7 +152,7 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
                  frames: int | None = None, default_frames: int = 100, controller: bool = True,
                  progress: Callable[[int, int, int], None] | None = None) -> RenderReport:
     from hpv.artifacts.manifest import load_manifest
-    from hpv.pose import render, to_model_input
+    from hpv.pose.conditioning import conditioning
     from hpv.runtime.controller import Controller
     from hpv.runtime.pipeline import CompiledPipeline
 
@@ -187,11 +187,12 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
 
     def produce() -> None:
         try:
-            rendered: dict[int, np.ndarray] = {}
+            rendered: dict = {}
+            keys = pipe.conditioning_keys
             for t in range(n):
-                if t % FRAME_CHUNK == 0:  # draw the next chunk of poses for every sequence
-                    rendered = {r: np.stack([to_model_input(render(s.frames(t, min(t + FRAME_CHUNK, n)), r))
-                                             for s in padded], axis=1) for r in pipe.pose_resolutions}
+                if t % FRAME_CHUNK == 0:  # the next chunk of pose inputs for every sequence
+                    chunk = [conditioning(s.frames(t, min(t + FRAME_CHUNK, n)), keys) for s in padded]
+                    rendered = {key: np.stack([c[key] for c in chunk], axis=1) for key in keys}
                 for g in range(groups):
                     poses = {r: a[t % FRAME_CHUNK, g * batch:(g + 1) * batch] for r, a in rendered.items()}
                     level = ctl.config.steps if ctl else k

@@ -76,7 +76,7 @@ def assign_splits(ids: list[str]) -> dict[str, str]:
     return {i: split[base[i]] for i in ids}
 
 
-def _pose_sequences(cfg: DataConfig):
+def pose_sequences(cfg: DataConfig):
     """(id, PoseSequence) pairs: real files, seeded synthetic signing cycling through the arm styles
     (rest with the hands below the frame, at the face, crossing, wide, mixed), and variants
     (mirrored, normalization jitter, missing keypoints) of every `cfg.variant_every`-th sequence."""
@@ -134,7 +134,7 @@ def build_dataset(cfg: DataConfig, res: Resolutions, *, pairs: list[tuple[Path, 
         for r in (*res.target, *((res.hr,) if res.hr else ())):
             seq, frames[r] = load_pairs(video, pose, r)
         items.append((f"video/{Path(video).stem}", seq, frames))
-    items += [(i, s, None) for i, s in _pose_sequences(cfg)]
+    items += [(i, s, None) for i, s in pose_sequences(cfg)]
 
     splits = assign_splits([i for i, _, _ in items])
     # High-resolution ground truth is large (1.8 MB a frame at 768): the first hr_sequences training

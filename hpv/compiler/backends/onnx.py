@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from hpv.compiler.backends import Backend, CompileJob, register_backend
+from hpv.stages.interface import Role
 from hpv.targets import Precision, Target
 
 
@@ -42,8 +43,10 @@ class OnnxBackend(Backend):
             from hpv.compiler.onnx.int8 import to_int8
 
             log("quantize int8")
-            state = [(b.input, b.output) for b in job.stage.interface().state]
-            notes |= to_int8(path, job.calibration, state)
+            itf = job.stage.interface()
+            state = [(b.input, b.output) for b in itf.state]
+            keypoints = [t.name for t in itf.inputs if t.role is Role.KEYPOINTS]
+            notes |= to_int8(path, job.calibration, state, float_inputs=keypoints)
         return notes
 
     def runner(self, path: Path, target: Target, stage=None):

@@ -9,6 +9,7 @@ import numpy as np
 
 from hpv.compiler.backends import Backend, CompileJob, register_backend
 from hpv.errors import ExportError
+from hpv.stages.interface import Role
 from hpv.targets import Precision, Target
 
 THREADS = 2
@@ -71,7 +72,8 @@ class LiteRTBackend(Backend):
             notes |= quantize.to_fp16(path)
         elif job.precision is Precision.INT8:
             log("quantize int8 (full integer)")
-            notes |= quantize.to_int8(path, [self.to_device_layout(job.stage, s) for s in job.calibration])
+            keypoints = [t.name for t in job.stage.interface().inputs if t.role is Role.KEYPOINTS]
+            notes |= quantize.to_int8(path, [self.to_device_layout(job.stage, s) for s in job.calibration], keypoints)
         notes |= self.delegate_report(path, job.target)
         return notes
 
@@ -129,7 +131,7 @@ class LiteRTBackend(Backend):
             if len(scales):
                 quant = {"scale": float(scales[0]), "zero_point": int(zps[0]), "dtype": np.dtype(d["dtype"]).name}
             return {"name": _io_name(d["name"], names), "shape": [int(x) for x in d["shape"]],
-                    "dtype": np.dtype(d["dtype"]).name, "layout": "NHWC" if len(d["shape"]) == 4 else "NC",
+                    "dtype": np.dtype(d["dtype"]).name, "layout": {4: "NHWC", 3: "NPC"}.get(len(d["shape"]), "NC"),
                     "quantization": quant}
 
         return {"inputs": [describe(d, sig["inputs"]) for d in it.get_input_details()],

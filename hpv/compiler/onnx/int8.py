@@ -66,8 +66,24 @@ def recurrent_nodes(model, state_inputs: list[str], state_outputs: list[str]) ->
     return [n.name for n in nodes if any(o in down for o in n.output) and any(o in up for o in n.output)]
 
 
+def input_only_nodes(model, inputs: list[str]) -> list[str]:
+    """Names of the nodes computed from `inputs` (and constants) alone: for a keypoint stage, the
+    in-graph rasterizer. They stay in float: int8 steps of a keypoint coordinate would move every
+    line of the drawing, and the rasterizer's Gaussians need float range."""
+    known = set(inputs) | {t.name for t in model.graph.initializer}
+    derived, names = set(inputs), []
+    for n in model.graph.node:  # ONNX graphs are topologically sorted
+        ins = [i for i in n.input if i]
+        if all(i in known for i in ins):
+            known.update(n.output)
+            if any(i in derived for i in ins):
+                derived.update(n.output)
+                names.append(n.name)
+    return names
+
+
 def to_int8(path: Path, calibration: list[dict[str, np.ndarray]],
-            state: list[tuple[str, str]] = ()) -> dict:
+            state: list[tuple[str, str]] = (), float_inputs: list[str] = ()) -> dict:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     quiet = _DropPreprocessAdvice()
@@ -80,6 +96,7 @@ def to_int8(path: Path, calibration: list[dict[str, np.ndarray]],
 
         model = onnx.load(str(src))
         keep_float = recurrent_nodes(model, [i for i, _ in state], [o for _, o in state]) if state else []
+        keep_float += input_only_nodes(model, list(float_inputs)) if float_inputs else []
         # The first convolution reads the 1-pixel-line pose drawing; quantized, the trained fire_gen
         # fell to 13.9 dB against float, with it in float 38 dB. It is one small layer.
         first_conv = next((n.name for n in model.graph.node if n.op_type == "Conv"), None)
@@ -95,4 +112,4 @@ def to_int8(path: Path, calibration: list[dict[str, np.ndarray]],
     logging.getLogger().removeFilter(quiet)
     return {"quantization": "QDQ u8 activations / s8 per-channel weights, MinMax",
             "calibration_frames": len(calibration), "preprocessed": preprocessed,
-            "float_nodes": ",".join(keep_float)}
+            "float_nodes": f"{len(keep_float)} nodes kept in float (recurrence, keypoint rasterizer, first conv)"}
