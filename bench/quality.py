@@ -57,7 +57,7 @@ def strip_picks(cases: list[EvalCase]) -> dict[str, dict[int, None]]:
     picks: dict[str, dict[int, None]] = {}
     order = ("rest", "face", "cross", "wide", "mixed", "sign")
     synth = sorted((c for c in cases if c.id.startswith("synthetic/")),
-                   key=lambda c: order.index(c.id.split("/")[3].split("#")[0]) if c.id.count("/") >= 3 else 9)
+                   key=lambda c: ("#" in c.id, order.index(s) if (s := c.id.split("#")[0].rsplit("/", 1)[-1]) in order else 9))
     real = [c for c in cases if not c.id.startswith("synthetic/")]
     for c in synth[:3] + real[:2]:
         picks[c.id] = {min(6, c.seq.num_frames - 1): None}
@@ -83,12 +83,14 @@ def _fields_image(kp: np.ndarray) -> np.ndarray:
 
 
 def _hand_crop(frame: np.ndarray, kp: np.ndarray) -> np.ndarray:
-    """The box of the nearer-to-centre seen hand, from a [3,768,768] frame, as a TILE tile."""
+    """The larger visible hand box of a [3,768,768] frame, as a TILE tile."""
     from hpv.metrics import part_boxes
     from hpv.pose.keypoints import OFFSETS
 
-    for comp in ("RIGHT_HAND_LANDMARKS", "LEFT_HAND_LANDMARKS"):
-        box = part_boxes(kp[None], range(OFFSETS[comp], OFFSETS[comp] + 21), OUT_RES)[0]
+    boxes = [part_boxes(kp[None], range(OFFSETS[c], OFFSETS[c] + 21), OUT_RES)[0]
+             for c in ("RIGHT_HAND_LANDMARKS", "LEFT_HAND_LANDMARKS")]
+    boxes = sorted((b for b in boxes if b[0] >= 0), key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+    for box in boxes[:1]:
         if box[0] >= 0:
             x0, y0, x1, y1 = box
             crop = frame[:, y0:y1, x0:x1]

@@ -264,6 +264,8 @@ class LooksAccumulator:
 
     def add(self, pred: np.ndarray, target: np.ndarray, keypoints: np.ndarray) -> None:
         pred, target = _sequences(pred, target, "looks")
+        if not (np.isfinite(pred).all() and np.isfinite(target).all()):
+            raise ConfigError("looks: frames hold NaN or infinite values; a model that emits them has failed")
         T, _, H, W = pred.shape
         if H != W or len(keypoints) != T:
             raise ConfigError(f"looks wants square frames and one keypoint set per frame; got {pred.shape}, "

@@ -34,6 +34,15 @@ def unit(u8: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(u8)).float().div(255.0).movedim(-1, -3)
 
 
+def budget_key(b: Budget) -> str:
+    """What a checkpoint must agree on to be resumed: the budget without its step count, so a run
+    can be stopped and continued with more or fewer steps (the learning-rate schedule follows the
+    new count from the step it resumes at)."""
+    import dataclasses
+
+    return repr(dataclasses.replace(b, steps=0))
+
+
 def resolution_of(stage: Stage) -> int:
     """The stage's working resolution (its image output's side)."""
     return int(next(t for t in stage.interface().outputs if t.role is Role.IMAGE).shape[-1])
@@ -111,7 +120,7 @@ def generator_phase(name: str, gen: Stage, data: Dataset, b: Budget, cfg: TrainC
         preds = predict_generator(gen, data.val)
         return {"val_psnr_db": _psnr_signed(preds, data.val, r)}
 
-    return Phase(name, models, optims, b.steps, step, validate, {"budget": repr(b), "stage": gen.tag})
+    return Phase(name, models, optims, b.steps, step, validate, {"budget": budget_key(b), "stage": gen.tag})
 
 
 def _psnr_signed(preds: list[torch.Tensor], seqs: list[Sequence], r: int) -> float:
@@ -166,7 +175,7 @@ def refiner_phase(name: str, ref: Stage, data: Dataset, train_est: list[list[tor
     def validate() -> dict[str, float]:
         return {"val_psnr_db": _psnr_signed(refine(ref, data.val, val_est, k), data.val, r)}
 
-    return Phase(name, {"stage": ref}, {"stage": opt}, b.steps, step, validate, {"budget": repr(b), "stage": ref.tag})
+    return Phase(name, {"stage": ref}, {"stage": opt}, b.steps, step, validate, {"budget": budget_key(b), "stage": ref.tag})
 
 
 VAL_SEQUENCES_HR, VAL_FRAMES_HR = 2, 8  # scored at the output resolution during training (cost)
@@ -225,7 +234,7 @@ def upscaler_phase(name: str, up: Stage, data: Dataset, train_est: list[list[tor
                 n += diff.numel()
         return {"val_psnr_db": 10.0 * float(np.log10(1.0 / max(se / n, 1e-20)))}
 
-    return Phase(name, {"stage": up}, {"stage": opt}, b.steps, step, validate, {"budget": repr(b), "stage": up.tag})
+    return Phase(name, {"stage": up}, {"stage": opt}, b.steps, step, validate, {"budget": budget_key(b), "stage": up.tag})
 
 
 # --- the whole cascade ---------------------------------------------------------------------
@@ -287,7 +296,7 @@ def train_pipeline(pipeline: str, cfg: TrainConfig, out: Path, *, dataset: Datas
     history: list[dict] = json.loads(hist_path.read_text()) if hist_path.is_file() else []
     ck = out / "checkpoints"
     kw = {"eval_every": cfg.eval_every, "checkpoint_every": cfg.checkpoint_every, "reporter": reporter,
-          "history": history}
+          "history": history, "history_path": hist_path}
     baseline = lp.refiner is None and pipeline == "baseline"
     gb = cfg.baseline_generator if baseline else cfg.generator
     ub = cfg.baseline_upscaler if baseline else cfg.upscaler

@@ -84,12 +84,12 @@ class TrainConfig:
 
 CONFIGS: Registry[TrainConfig] = Registry("training config")
 
-CONFIGS.add("cpu", TrainConfig(  # the default pipeline in ~75 min of a 2-core CPU (more when the cores are shared)
+CONFIGS.add("cpu", TrainConfig(  # the default pipeline in ~60 min of a 2-core CPU (more when the cores are shared)
     name="cpu",
     data=DataConfig(synthetic_sequences=60, hr_sequences=16),
-    generator=Budget(steps=3000, batch=4, clip=4, lr=1.5e-3),
-    refiner=Budget(steps=900, batch=8, lr=1e-3),
-    upscaler=Budget(steps=2000, batch=8, lr=1e-3, crop=32),
+    generator=Budget(steps=2000, batch=4, clip=4, lr=1.5e-3),
+    refiner=Budget(steps=700, batch=8, lr=1e-3),
+    upscaler=Budget(steps=1500, batch=8, lr=1e-3, crop=32),
     baseline_generator=Budget(steps=600, batch=2, clip=2, lr=5e-4),
     baseline_upscaler=Budget(steps=1500, batch=8, lr=1e-3, crop=32),
     eval_every=250,

@@ -58,8 +58,14 @@ def eval_cases(cfg, split: str, sequences: int, frames: int, resolution: int) ->
 
     seqs = pose_sequences(cfg)
     splits = assign_splits([i for i, _ in seqs])
-    held = sorted((i, s) for i, s in seqs if splits[i] == split)
-    synthetic = [x for x in held if x[0].startswith("synthetic/")]
+    held = sorted(((i, s) for i, s in seqs if splits[i] == split), key=lambda x: x[0])
+    style_order = ("rest", "face", "cross", "wide", "mixed", "sign")
+
+    def style_rank(sid: str) -> tuple:
+        style = sid.split("#")[0].rsplit("/", 1)[-1]
+        return ("#" in sid, style_order.index(style) if style in style_order else len(style_order), sid)
+
+    synthetic = sorted((x for x in held if x[0].startswith("synthetic/")), key=lambda x: style_rank(x[0]))
     other = [x for x in held if not x[0].startswith("synthetic/")]
     picked = []
     while (synthetic or other) and len(picked) < sequences:

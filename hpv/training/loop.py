@@ -33,7 +33,7 @@ class Phase:
 
 
 def run_phase(phase: Phase, workdir: Path, seed: int, *, eval_every: int, checkpoint_every: int,
-              reporter: Reporter, history: list[dict]) -> None:
+              reporter: Reporter, history: list[dict], history_path: Path | None = None) -> None:
     """Train `phase` to its step count, resuming from `workdir/<name>.ckpt.safetensors`."""
     ckpt = workdir / f"{phase.name}.ckpt.safetensors"
     step = load_state(ckpt, phase.models, phase.optims, phase.meta) if ckpt.is_file() else 0
@@ -54,6 +54,10 @@ def run_phase(phase: Phase, workdir: Path, seed: int, *, eval_every: int, checkp
             for m in phase.models.values():
                 m.train()
             history.append({"phase": phase.name, "step": step, **losses, **metrics})
+            if history_path is not None:  # the curves survive a stopped run
+                from hpv.atomic import write_json
+
+                write_json(history_path, history)
             reporter.log(f"{phase.name} step {step}: loss {losses['loss']:.4f}, "
                          + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
         if step % checkpoint_every == 0 or last:
