@@ -33,7 +33,8 @@ import onnxruntime as ort
 from hpv.artifacts.manifest import load_manifest
 from hpv.compiler.build import CompileRequest, compile
 from hpv.pipelines import PIPELINES
-from hpv.pose import default_sequence, render, to_model_input
+from hpv.pose import default_sequence
+from hpv.pose.conditioning import KEYPOINTS, POSE_ROLES, conditioning, conditioning_key
 from hpv.reference import rescale
 
 TARGET, THREADS = "onnx-cpu", 2
@@ -75,14 +76,21 @@ class Runner:
         self.gen, self.up = recs[pl.generator.stage], recs[pl.upscaler.stage]
         self.ref = recs[pl.refiner.stage] if pl.refiner else None
         self.sess = {r.stage: session(folder / r.path) for r in (self.gen, self.ref, self.up) if r}
-        self.gen_pose = poses[self._res(self.gen)]
-        self.ref_pose = poses[self._res(self.ref)] if self.ref else None
+        self.gen_pose = self._pose(self.gen, poses)
+        self.ref_pose = self._pose(self.ref, poses) if self.ref else None
+        self.up_pose = self._pose(self.up, poses)
         self.img_range = next(o.value_range for o in self.gen.outputs if o.name == "image")
         self.up_range = next(i.value_range for i in self.up.inputs if i.name == "image")
 
     @staticmethod
-    def _res(rec) -> int:
-        return int(next(i.shape[-1] for i in rec.inputs if i.role == "pose"))
+    def _pose(rec, poses):
+        """(input name, model inputs over frames) of a stage's pose input, or None."""
+        spec = next((i for i in rec.inputs if i.role in POSE_ROLES), None)
+        return None if spec is None else (spec.name, poses[conditioning_key(spec)])
+
+    @staticmethod
+    def _at(pose, t):
+        return {} if pose is None else {pose[0]: pose[1][t : t + 1]}
 
     def run(self, frames: int, k: int) -> list[float]:
         """Run `frames` frames from a fresh state; return seconds per frame."""
@@ -93,18 +101,18 @@ class Runner:
         previous, times = None, []
         for t in range(frames):
             t0 = time.perf_counter()
-            res = dict(zip(g_out, g.run(g_out, {"pose": self.gen_pose[t : t + 1], **state})))
+            res = dict(zip(g_out, g.run(g_out, {**self._at(self.gen_pose, t), **state})))
             state = {s.input: res[s.output] for s in self.gen.state}
             est = res["image"]
             if r is not None:
                 prev = est if previous is None else previous
-                pose = self.ref_pose[t : t + 1]
+                pose = self._at(self.ref_pose, t)
                 for step in range(k):
-                    feed = {"pose": pose, "estimate": est, "step": np.full((1, 1), step, np.float32), "previous": prev}
+                    feed = {**pose, "estimate": est, "step": np.full((1, 1), step, np.float32), "previous": prev}
                     (est,) = r.run(["refined"], feed)
             previous = est
             up_in = np.ascontiguousarray(rescale(est, self.img_range, self.up_range), np.float32)
-            u.run(["upscaled"], {"image": up_in})
+            u.run(["upscaled"], {"image": up_in, **self._at(self.up_pose, t)})
             times.append(time.perf_counter() - t0)
         return times
 
@@ -133,7 +141,7 @@ def main() -> None:
         for name, (folder, _) in builds.items():
             print(f"artifacts {name}: {folder}")
         seq = default_sequence(num_frames=args.frames, seed=3)
-        poses = {res: to_model_input(render(seq, res)) for res in (128, 256)}
+        poses = conditioning(seq, [KEYPOINTS, 128, 256])
         kmax = PIPELINES.get("default").max_steps
         runners = {"baseline fp32": Runner(*builds["baseline"], "fp32", poses)}
         for p in ("fp32", "int8"):

@@ -19,6 +19,11 @@ hand close-ups), rows including a rest pose with the hands below the frame, hand
 real files: look at it before you quote a figure. Ends with the default's figures at its best k:
 `silhouette_iou`, `person_psnr_db`, `hand_psnr_db`, `face_psnr_db`.
 
+With `--artifacts BUILD` (an onnx-cpu or tflite-cpu build of the default pipeline, e.g.
+artifacts/onnx-cpu from `hpv-compile --target onnx-cpu`), every precision of the build is scored
+at every k too, through the runtime that ships it, and the closing lines are the build's fp32 at
+its best k; without it they are the PyTorch pipeline's.
+
 Weights: the package's shipped ones for the default (or --default-run: RUNS/default/weights); the
 baseline's from RUNS/baseline/weights, trained there first when missing (`--baseline-scale` scales
 its step counts)."""
@@ -35,7 +40,7 @@ import numpy as np
 from hpv.pipelines import PIPELINES
 from hpv.reference import load_pipeline
 from hpv.training.config import CONFIGS
-from hpv.training.evaluate import EvalCase, PipelineQuality, eval_cases, evaluate_pipeline
+from hpv.training.evaluate import EvalCase, PipelineQuality, build_frames, eval_cases, evaluate_frames, evaluate_pipeline
 
 OUT_RES = 768
 TILE = 256  # strip tile side
@@ -156,6 +161,8 @@ def main() -> None:
     ap.add_argument("--baseline-scale", type=float, default=1.0,
                     help="when the baseline must be trained first: multiply its step counts")
     ap.add_argument("--strip", type=Path, default=Path("bench-out/quality-strip.png"))
+    ap.add_argument("--artifacts", type=Path, default=None, metavar="BUILD",
+                    help="also score this compiled build of the default pipeline, every precision and k")
     ap.add_argument("--write-table", action="store_true",
                     help="write the figures to the package's quality table (hpv/stages/weights/quality.json), "
                          "which `hpv profile` and the scheduler read")
@@ -190,18 +197,35 @@ def main() -> None:
     base_kept = {cid: dict(fr) for cid, fr in picks.items()}
     base_row = evaluate_pipeline(baseline, cases, 0, keep=base_kept) if baseline else None
 
-    head = f"{'pipeline':9} {'k':>2} {'IoU':>6} {'person':>7} {'SSIM':>6} {'hands':>6} {'face':>6} {'flicker':>8} {'looks':>6} {'full':>6}"
+    built: list[PipelineQuality] = []
+    if args.artifacts is not None:
+        from hpv.artifacts.manifest import load_manifest
+        from hpv.runtime.pipeline import CompiledPipeline
+
+        manifest = load_manifest(args.artifacts)
+        for precision in sorted({a.precision for a in manifest.artifacts}):
+            pipe = CompiledPipeline(args.artifacts, precision, 1, manifest)
+            for k in range(pipe.max_steps + 1):
+                built.append(evaluate_frames(f"{manifest.target} {precision}", k, cases,
+                                             lambda seq, k=k: build_frames(pipe, seq, k)))
+
+    head = f"{'pipeline':18} {'k':>2} {'IoU':>6} {'person':>7} {'SSIM':>6} {'hands':>6} {'face':>6} {'flicker':>8} {'looks':>6} {'full':>6}"
     print("\n" + head + "\n" + "-" * len(head))
-    for r in ([base_row] if base_row else []) + rows:
+    for r in ([base_row] if base_row else []) + rows + built:
         m = r.looks
         k = "-" if r.pipeline == "baseline" else str(r.steps)
-        print(f"{r.pipeline:9} {k:>2} {m.silhouette_iou:6.4f} {m.person_psnr_db:7.2f} {m.person_ssim:6.4f} "
+        print(f"{r.pipeline:18} {k:>2} {m.silhouette_iou:6.4f} {m.person_psnr_db:7.2f} {m.person_ssim:6.4f} "
               f"{m.hand_psnr_db:6.2f} {m.face_psnr_db:6.2f} {m.flicker:+8.5f} {r.looks_db:6.2f} {m.psnr_db:6.2f}")
     gains = [b.looks.person_psnr_db - a.looks.person_psnr_db for a, b in zip(rows, rows[1:])]
     print("\nperson PSNR change per refinement step: "
           + ", ".join(f"k{k}->{k + 1} {g:+.2f} dB" for k, g in enumerate(gains)))
     if any(g < 0.1 for g in gains):
         print("note: a refinement step gains less than 0.1 dB on the person")
+    for name in dict.fromkeys(r.pipeline for r in built):
+        own = [r for r in built if r.pipeline == name]
+        pt = {r.steps: r for r in rows}
+        print(f"{name} vs PyTorch, person PSNR: " + ", ".join(
+            f"k{r.steps} {r.looks.person_psnr_db - pt[r.steps].looks.person_psnr_db:+.2f} dB" for r in own))
     best = best_k(rows)
     columns = [("default k=0", kept[0]), (f"default k={best.steps}", kept[best.steps])]
     if base_row:
@@ -215,8 +239,14 @@ def main() -> None:
                     f"(test split of the {args.config} data, {len(cases)} sequences, at {OUT_RES}x{OUT_RES})")
     if base_row:
         print(f"person_psnr_default_minus_baseline_db: {best.looks.person_psnr_db - base_row.looks.person_psnr_db:.2f}")
-    m = best.looks
-    print(f"best_k: {best.steps}")
+    fp32 = [r for r in built if r.pipeline.endswith(" fp32")]
+    final = next((r for r in fp32 if r.steps == best_k(fp32).steps), best) if fp32 else best
+    int8 = [r for r in built if r.pipeline.endswith(" int8") and r.steps == final.steps]
+    if int8:
+        print(f"int8_minus_fp32_person_psnr_db: {int8[0].looks.person_psnr_db - final.looks.person_psnr_db:.2f}")
+    m = final.looks
+    print(f"figures of: {final.pipeline} at its best k")
+    print(f"best_k: {final.steps}")
     print(f"silhouette_iou: {m.silhouette_iou:.4f}")
     print(f"person_psnr_db: {m.person_psnr_db:.2f}")
     print(f"hand_psnr_db: {m.hand_psnr_db:.2f}")

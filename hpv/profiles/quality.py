@@ -1,6 +1,8 @@
-"""The shipped quality table: PSNR / SSIM / flicker against ground truth per pipeline and
-refinement step k, measured by `python bench/quality.py --write-table` on the test split with the
-shipped weights. The profiler joins it with each build's verification PSNR."""
+"""The shipped quality table: looks figures against ground truth per pipeline and refinement step k
+(silhouette IoU, person PSNR / SSIM, hand- and face-box PSNR, flicker, and `looks_db`, the mean of
+person and hand PSNR that the scheduler ranks by), measured by `python bench/quality.py
+--write-table` on the test split with the shipped weights. The profiler joins it with each build's
+verification PSNR."""
 
 from __future__ import annotations
 
@@ -23,7 +25,10 @@ def quality_record(pipeline: str, k: int, artifact_psnr_db: float | None, table:
     entry = table.get(pipeline, {}).get("steps", {}).get(str(k))
     if entry is None:
         return None
-    return QualityRecord(psnr_db=entry["psnr_db"], ssim=entry.get("ssim"), flicker=entry.get("flicker"),
+    base = entry.get("looks_db", entry["psnr_db"])  # the person and the hands, not the background
+    return QualityRecord(psnr_db=base, ssim=entry.get("person_ssim", entry.get("ssim")), flicker=entry.get("flicker"),
+                         silhouette_iou=entry.get("silhouette_iou"), person_psnr_db=entry.get("person_psnr_db"),
+                         hand_psnr_db=entry.get("hand_psnr_db"), face_psnr_db=entry.get("face_psnr_db"),
                          artifact_psnr_db=artifact_psnr_db,
-                         expected_psnr_db=round(expected_psnr(entry["psnr_db"], artifact_psnr_db), 3),
+                         expected_psnr_db=round(expected_psnr(base, artifact_psnr_db), 3),
                          source=table[pipeline].get("source", "quality table"))

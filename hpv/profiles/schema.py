@@ -94,12 +94,19 @@ class ArtifactProfile(_Strict):
 class QualityRecord(_Strict):
     """Expected output quality of a pipeline configuration (test split, against ground truth)."""
 
-    psnr_db: float = Field(description="PyTorch pipeline against ground truth at this k (shipped quality table)")
-    ssim: float | None = None
+    psnr_db: float = Field(description="PyTorch pipeline against ground truth at this k (shipped quality table): "
+                           "the looks figure, (person PSNR + hand-box PSNR) / 2, where the table has it; "
+                           "full-frame PSNR in tables made before it")
+    ssim: float | None = Field(None, description="SSIM over the person region")
     flicker: float | None = None
+    silhouette_iou: float | None = Field(None, description="IoU of the chroma-keyed silhouettes")
+    person_psnr_db: float | None = None
+    hand_psnr_db: float | None = None
+    face_psnr_db: float | None = None
     artifact_psnr_db: float | None = Field(None, description="worst verification PSNR of the artifacts "
                                            "used, against PyTorch (compression error)")
-    expected_psnr_db: float = Field(description="psnr_db and artifact_psnr_db combined: the MSEs add")
+    expected_psnr_db: float = Field(description="psnr_db and artifact_psnr_db combined: the MSEs add; "
+                                    "what the scheduler ranks configurations by")
     source: str = Field(description="where psnr_db came from")
 
 

@@ -29,7 +29,7 @@ class RefinerParams:
 
 @register_stage(
     "refiner",
-    small={"resolution": 32, "width": 8, "max_steps": 3},
+    small={"resolution": 32, "width": 8, "max_steps": 2},
     description="iterative refiner: Fire-module U-Net, FiLM-conditioned on the step, residual output",
 )
 class Refiner(Stage):

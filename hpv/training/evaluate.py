@@ -87,17 +87,35 @@ def pipeline_frames(lp: LoadedPipeline, seq: PoseSequence, steps: int) -> np.nda
     return np.stack(rollout(lp, conditioning(seq, conditioning_keys(lp)), steps=steps).frames)
 
 
-def evaluate_pipeline(lp: LoadedPipeline, cases: list[EvalCase], steps: int,
-                      keep: dict[str, dict[int, np.ndarray | None]] | None = None) -> PipelineQuality:
-    """Looks figures pooled over `cases`. keep: case id -> {frame index: None}; the output frames
-    asked for are filled in (for a strip to look at)."""
-    out_res = int(lp.upscaler.interface().outputs[0].shape[-1])
+def build_frames(pipe, seq: PoseSequence, steps: int) -> np.ndarray:
+    """A compiled build's output frames [T,3,H,W] for `seq` at k = `steps` (a fresh state);
+    `pipe` is a batch-1 `hpv.runtime.pipeline.CompiledPipeline`."""
+    from hpv.pose.conditioning import conditioning
+
+    keys = pipe.conditioning_keys
+    cond = conditioning(seq, keys)
+    pipe.reset()
+    lo, hi = pipe.upscaler.output("upscaled").value_range or (0.0, 1.0)
+    return np.stack([(pipe.frame({k: cond[k][t:t + 1] for k in keys}, steps)[0] - lo) / (hi - lo)
+                     for t in range(seq.num_frames)])
+
+
+def evaluate_frames(name: str, steps: int, cases: list[EvalCase], frames_of,
+                    keep: dict[str, dict[int, np.ndarray | None]] | None = None) -> PipelineQuality:
+    """Looks figures pooled over `cases`, `frames_of(seq)` giving the output frames [T,3,H,W].
+    keep: case id -> {frame index: None}; the frames asked for are filled in (for a strip)."""
     acc = LooksAccumulator()
     for c in cases:
-        if c.target.shape[-1] != out_res:
-            raise ValueError(f"case {c.id} has {c.target.shape[-1]}x ground truth; {lp.pipeline.name} makes {out_res}x")
-        pred = pipeline_frames(lp, c.seq, steps)
+        pred = frames_of(c.seq)
+        if pred.shape != c.target.shape:
+            raise ValueError(f"case {c.id}: {name} made {pred.shape}, the ground truth is {c.target.shape}")
         acc.add(pred, c.target, c.keypoints)
         for t in (keep or {}).get(c.id, {}):
             keep[c.id][t] = pred[t]
-    return PipelineQuality(lp.pipeline.name, steps, acc.result())
+    return PipelineQuality(name, steps, acc.result())
+
+
+def evaluate_pipeline(lp: LoadedPipeline, cases: list[EvalCase], steps: int,
+                      keep: dict[str, dict[int, np.ndarray | None]] | None = None) -> PipelineQuality:
+    """Looks figures of the PyTorch pipeline (see `evaluate_frames`)."""
+    return evaluate_frames(lp.pipeline.name, steps, cases, lambda seq: pipeline_frames(lp, seq, steps), keep)

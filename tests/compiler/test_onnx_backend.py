@@ -100,3 +100,15 @@ def test_verification_catches_a_wrong_artifact():
                tolerance=Tolerance(min_psnr_db=30.0), inputs="random")
     assert e.value.metric == "psnr_db" and e.value.measured < 30.0
     assert "required >= 30" in str(e.value)
+
+
+def test_int8_keeps_the_keypoint_rasterizer_in_float(small_build):
+    """No QDQ pair inside the rasterizer: its MatMul and Exps read float tensors computed from the
+    keypoints alone."""
+    art = next(a for a in small_build.manifest.artifacts if a.stage == "fire_gen" and a.precision == "int8")
+    model = onnx.load(str(small_build.folder / art.path))
+    made_by = {o: n.op_type for n in model.graph.node for o in n.output}
+    raster = [n for n in model.graph.node if n.op_type in ("MatMul", "Exp")]
+    assert raster
+    for n in raster:
+        assert all(made_by.get(i) != "DequantizeLinear" for i in n.input), n.name

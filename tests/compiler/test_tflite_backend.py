@@ -45,6 +45,9 @@ def test_int8_is_full_integer_with_quantization_params(built):
     for t in a.inputs + a.outputs:
         if t.role == "step":
             continue
+        if t.role == "keypoints":  # the rasterizer and its input stay float
+            assert t.dtype == "float32" and t.quantization is None, t.name
+            continue
         assert t.dtype == "int8", t.name
         assert t.quantization is not None and t.quantization.scale > 0
         assert -128 <= t.quantization.zero_point <= 127
