@@ -40,7 +40,8 @@ import numpy as np
 from hpv.pipelines import PIPELINES
 from hpv.reference import load_pipeline
 from hpv.training.config import CONFIGS
-from hpv.training.evaluate import EvalCase, PipelineQuality, build_frames, eval_cases, evaluate_frames, evaluate_pipeline
+from hpv.training.evaluate import (EvalCase, PipelineQuality, bicubic_frames, build_frames, eval_cases,
+                                   evaluate_frames, evaluate_pipeline)
 
 OUT_RES = 768
 TILE = 256  # strip tile side
@@ -227,6 +228,11 @@ def main() -> None:
         print(f"{name} vs PyTorch, person PSNR: " + ", ".join(
             f"k{r.steps} {r.looks.person_psnr_db - pt[r.steps].looks.person_psnr_db:+.2f} dB" for r in own))
     best = best_k(rows)
+    bicubic = evaluate_frames(f"default k={best.steps}, bicubic instead of the upscaler", best.steps, cases,
+                              lambda seq: bicubic_frames(default, seq, best.steps))
+    print(f"upscaler vs bicubic of its own input (k = {best.steps}): person {best.looks.person_psnr_db:.2f} vs "
+          f"{bicubic.looks.person_psnr_db:.2f} dB, hands {best.looks.hand_psnr_db:.2f} vs {bicubic.looks.hand_psnr_db:.2f} dB")
+    print(f"upscaler_minus_bicubic_person_psnr_db: {best.looks.person_psnr_db - bicubic.looks.person_psnr_db:.2f}")
     columns = [("default k=0", kept[0]), (f"default k={best.steps}", kept[best.steps])]
     if base_row:
         columns.append(("baseline", base_kept))

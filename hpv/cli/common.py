@@ -7,6 +7,7 @@ import sys
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from hpv.errors import HpvError
 
@@ -21,7 +22,9 @@ def handle_errors(fn):
         try:
             return fn(*args, **kwargs)
         except HpvError as e:
-            console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+            # The message is plain text: paths, device ids and pip extras ('hpv-compile[tflite]') hold
+            # brackets that rich markup would eat or choke on.
+            console.print(Text.assemble(("error: ", "bold red"), str(e)), highlight=False, soft_wrap=True)
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]")

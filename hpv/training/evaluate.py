@@ -87,6 +87,20 @@ def pipeline_frames(lp: LoadedPipeline, seq: PoseSequence, steps: int) -> np.nda
     return np.stack(rollout(lp, conditioning(seq, conditioning_keys(lp)), steps=steps).frames)
 
 
+def bicubic_frames(lp: LoadedPipeline, seq: PoseSequence, steps: int) -> np.ndarray:
+    """The pipeline with its upscaler replaced by bicubic interpolation of the upscaler's own input:
+    the bar the upscaler has to clear."""
+    import torch
+    import torch.nn.functional as F
+
+    from hpv.pose.conditioning import conditioning
+
+    r = rollout(lp, conditioning(seq, conditioning_keys(lp)), steps=steps)
+    out_res = int(lp.upscaler.interface().outputs[0].shape[-1])
+    low = torch.from_numpy(np.concatenate([d["image"] for d in r.inputs[lp.upscaler.name]]))
+    return F.interpolate(low, size=(out_res, out_res), mode="bicubic", align_corners=False).clamp(0, 1).numpy()
+
+
 def build_frames(pipe, seq: PoseSequence, steps: int) -> np.ndarray:
     """A compiled build's output frames [T,3,H,W] for `seq` at k = `steps` (a fresh state);
     `pipe` is a batch-1 `hpv.runtime.pipeline.CompiledPipeline`."""

@@ -89,3 +89,21 @@ def test_console_script_reports_errors_without_traceback():
                            "--target", "nope"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "unknown target 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_error_messages_are_printed_as_plain_text(capsys):
+    """Brackets in a message (a pip extra, a path with [/]) are printed, never read as markup."""
+    import pytest
+
+    from hpv.cli.common import handle_errors
+    from hpv.errors import ConfigError
+
+    @handle_errors
+    def fails():
+        raise ConfigError("pip install 'hpv-compile[tflite]' for /tmp/a[/]b [type=x]")
+
+    with pytest.raises(SystemExit) as e:
+        fails()
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "hpv-compile[tflite]" in err and "/tmp/a[/]b" in err and "[type=x]" in err
