@@ -104,15 +104,17 @@ class Runner:
             res = dict(zip(g_out, g.run(g_out, {**self._at(self.gen_pose, t), **state})))
             state = {s.input: res[s.output] for s in self.gen.state}
             est = res["image"]
+            fields = {i.name: res[i.name] for i in self.gen.outputs if i.role == "fields"}
             if r is not None:
                 prev = est if previous is None else previous
-                pose = self._at(self.ref_pose, t)
+                pose = self._at(self.ref_pose, t) or {i.name: fields["fields"] for i in self.ref.inputs if i.role == "fields"}
                 for step in range(k):
                     feed = {**pose, "estimate": est, "step": np.full((1, 1), step, np.float32), "previous": prev}
                     (est,) = r.run(["refined"], feed)
             previous = est
             up_in = np.ascontiguousarray(rescale(est, self.img_range, self.up_range), np.float32)
-            u.run(["upscaled"], {"image": up_in, **self._at(self.up_pose, t)})
+            up_pose = self._at(self.up_pose, t) or {i.name: fields["fields"] for i in self.up.inputs if i.role == "fields"}
+            u.run(["upscaled"], {"image": up_in, **up_pose})
             times.append(time.perf_counter() - t0)
         return times
 

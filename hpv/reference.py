@@ -76,11 +76,25 @@ def conditioning_spec(stage: Stage):
     return next((t for t in stage.interface().inputs if t.role in (Role.POSE, Role.KEYPOINTS)), None)
 
 
-def _pose_feed(stage: Stage, poses: dict, t: int) -> dict[str, torch.Tensor]:
+def _pose_feed(stage: Stage, poses: dict, t: int, fields: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The stage's pose input for frame t: from `poses`, or the generator's fields of this frame."""
     spec = conditioning_spec(stage)
+    if spec is not None:
+        return {spec.name: torch.from_numpy(poses[conditioning_key(spec)][t : t + 1])}
+    spec = next((i for i in stage.interface().inputs if i.role is Role.FIELDS), None)
     if spec is None:
         return {}
-    return {spec.name: torch.from_numpy(poses[conditioning_key(spec)][t : t + 1])}
+    if fields is None:
+        raise ValueError(f"{stage.name} takes keypoint fields, but its pipeline's generator does not draw them")
+    return {spec.name: fields}
+
+
+def run_generator(gen: Stage, feed: dict, state: dict) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
+    """One generator call: (image, next state by state input name, keypoint fields or None)."""
+    itf = gen.interface()
+    outs = dict(zip(itf.output_names, gen(*feed.values(), *state.values())))
+    fields = next((outs[t.name] for t in itf.outputs if t.role is Role.FIELDS), None)
+    return outs["image"], {b.input: outs[b.output] for b in itf.state}, fields
 
 
 @torch.no_grad()
@@ -107,11 +121,10 @@ def rollout(lp: LoadedPipeline, poses: dict, steps: int | list[int] | None = Non
     for t in range(n):
         g_feed = _pose_feed(gen, poses, t)
         out.inputs[gen.name].append({**{k: v.numpy() for k, v in g_feed.items()}, **{k: v.numpy() for k, v in state.items()}})
-        image, *new_state = gen(*g_feed.values(), *state.values())
-        state = dict(zip(state, new_state))
+        image, state, fields = run_generator(gen, g_feed, state)
         est = image
         if ref is not None:
-            r_feed = _pose_feed(ref, poses, t)
+            r_feed = _pose_feed(ref, poses, t, fields)
             (r_name, r_pose), = r_feed.items()
             prev = previous if previous is not None else est
             for k in range(steps[t]):
@@ -122,7 +135,7 @@ def rollout(lp: LoadedPipeline, poses: dict, steps: int | list[int] | None = Non
                 (est,) = ref(r_pose, est, step, prev)
         previous = est
         up_in = rescale(est, img_range, up_image.value_range)
-        u_feed = {up_image.name: up_in, **_pose_feed(up, poses, t)}
+        u_feed = {up_image.name: up_in, **_pose_feed(up, poses, t, fields)}
         out.inputs[up.name].append({k: v.numpy() for k, v in u_feed.items()})
         (frame,) = up(*(u_feed[i.name] for i in u_itf.inputs))
         out.frames.append(frame[0].numpy())

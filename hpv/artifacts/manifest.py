@@ -35,7 +35,7 @@ class TensorRecord(_Strict):
     dtype: str
     layout: str = Field(description="NCHW or NHWC for images, NC for vectors")
     value_range: tuple[float, float] | None = Field(description="nominal real range; null if unbounded")
-    role: Literal["pose", "keypoints", "image", "previous_frame", "step", "state"]
+    role: Literal["pose", "keypoints", "fields", "image", "previous_frame", "step", "state"]
     quantization: QuantRecord | None = Field(None, description="for integer tensors")
 
 

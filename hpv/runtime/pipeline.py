@@ -22,6 +22,14 @@ def _rescale(x: np.ndarray, src: tuple[float, float] | None, dst: tuple[float, f
     return ((x - src[0]) / (src[1] - src[0]) * (dst[1] - dst[0]) + dst[0]).astype(np.float32)
 
 
+def _nchw(record, batch: int) -> list[int]:
+    """A tensor's shape as the runners take it (NCHW: LiteRT records hold their NHWC shape)."""
+    shape = [batch, *record.shape[1:]]
+    if getattr(record, "layout", None) == "NHWC" and len(shape) == 4:
+        shape = [shape[0], shape[3], shape[1], shape[2]]
+    return shape
+
+
 @dataclass
 class StageRunner:
     record: ArtifactRecord
@@ -102,17 +110,21 @@ class CompiledPipeline:
         runners = [r for r in (self.generator, self.refiner, self.upscaler) if r is not None]
         return sorted({p[1] for p in map(self._pose_input, runners) if p is not None}, key=str)
 
-    def _feed(self, runner: StageRunner, poses: dict) -> dict:
+    def _feed(self, runner: StageRunner, poses: dict, fields: np.ndarray | None = None) -> dict:
+        """A stage's pose input: from `poses`, or the keypoint fields the generator drew this frame."""
         p = self._pose_input(runner)
-        return {} if p is None else {p[0]: poses[p[1]]}
+        if p is not None:
+            return {p[0]: poses[p[1]]}
+        f = next((i.name for i in runner.record.inputs if i.role == "fields"), None)
+        return {} if f is None else {f: fields}
 
     @property
     def resolution(self) -> int:
-        return int(self.upscaler.output("upscaled").shape[-1])
+        return int(_nchw(self.upscaler.output("upscaled"), 1)[-1])
 
     def reset(self) -> None:
         """Forget the recurrent state: the next frame starts a new sequence."""
-        self.state = {s.input: np.zeros([self.batch, *self.generator.input(s.input).shape[1:]], np.float32)
+        self.state = {s.input: np.zeros(_nchw(self.generator.input(s.input), self.batch), np.float32)
                       for s in self.generator.record.state}
         self.previous: np.ndarray | None = None
 
@@ -126,9 +138,10 @@ class CompiledPipeline:
         out = g.run({**self._feed(g, poses), **self.state})
         self.state = {s.input: out[s.output] for s in g.record.state}
         est = out["image"]
+        fields = next((out[o.name] for o in g.record.outputs if o.role == "fields"), None)
         if self.refiner is not None and k:
             r = self.refiner
-            pose = self._feed(r, poses)
+            pose = self._feed(r, poses, fields)
             prev = self.previous if self.previous is not None else est
             for step in range(k):
                 est = r.run({**pose, "estimate": est, "previous": prev,
@@ -136,4 +149,4 @@ class CompiledPipeline:
         self.previous = est
         u = self.upscaler
         up_in = _rescale(est, g.output("image").value_range, u.input("image").value_range)
-        return u.run({"image": up_in, **self._feed(u, poses)})["upscaled"]
+        return u.run({"image": up_in, **self._feed(u, poses, fields)})["upscaled"]

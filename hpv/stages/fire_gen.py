@@ -1,6 +1,7 @@
 """The small generator: keypoints in, drawn as part fields inside the graph (`KeypointRaster`),
 then a SqueezeNet-style (Fire modules) U-Net at low resolution with a convolutional GRU at 1/8
-resolution as its recurrent state (32 KB at 128x128 in fp32)."""
+resolution as its recurrent state (32 KB at 128x128 in fp32). The fields are also an output: the
+refiner and the upscaler take them, so the pose is drawn once per frame."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch.nn.functional as F
 from hpv.stages.base import Stage, check_positive, check_resolution, register_stage
 from hpv.pose.fields import NUM_FIELDS
 from hpv.stages.blocks import ConvGRUCell, Fire, conv_relu
-from hpv.stages.interface import BATCH, Role, StageInterface, StateBinding, TensorSpec, keypoints_spec
+from hpv.stages.interface import BATCH, Role, StageInterface, StateBinding, TensorSpec, fields_spec, keypoints_spec
 from hpv.stages.raster import KeypointRaster
 
 
@@ -61,12 +62,14 @@ class FireGenerator(Stage):
             outputs=(
                 TensorSpec("image", (BATCH, 3, r, r), Role.IMAGE),
                 TensorSpec("h_out", (BATCH, s, r // 8, r // 8), Role.STATE),
+                fields_spec(r),
             ),
             state=(StateBinding("h_in", "h_out"),),
         )
 
     def forward(self, keypoints, h_in):
-        x0 = self.stem(self.raster(keypoints))
+        fields = self.raster(keypoints)
+        x0 = self.stem(fields)
         x1 = self.down1(x0)
         x2 = self.down2(x1)
         x3 = self.down3(x2)
@@ -75,7 +78,7 @@ class FireGenerator(Stage):
         x = self.up3(torch.cat([_up(x), x2], dim=1))
         x = self.up2(torch.cat([_up(x), x1], dim=1))
         x = self.up1(torch.cat([_up(x), x0], dim=1))
-        return torch.tanh(self.head(x)), h
+        return torch.tanh(self.head(x)), h, fields
 
 
 def _up(x: torch.Tensor) -> torch.Tensor:

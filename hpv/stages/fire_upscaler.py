@@ -2,8 +2,8 @@
 one depth-to-space places the sub-pixels. Two parts sum before it: a fixed-start 3x3 grouped conv
 that begins as exact bilinear interpolation of the input (so the base is smooth, not blocky, without
 a Resize, whose sampling conventions differ between runtimes), and a residual from features of the
-image and of the keypoint fields drawn at the low resolution (they carry sub-pixel positions of
-edges and fingers). The full-resolution graph is just DepthToSpace + Clip."""
+image and of the generator's keypoint fields at the low resolution (they carry sub-pixel positions
+of edges and fingers). The full-resolution graph is just DepthToSpace + Clip."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from torch import nn
 from hpv.errors import ConfigError
 from hpv.stages.base import Stage, check_positive, register_stage
 from hpv.pose.fields import NUM_FIELDS
-from hpv.stages.interface import BATCH, Role, StageInterface, TensorSpec, keypoints_spec
-from hpv.stages.raster import KeypointRaster
+from hpv.stages.interface import BATCH, Role, StageInterface, TensorSpec, fields_spec
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,6 @@ class FireUpscaler(Stage):
     def __init__(self, params: FireUpscalerParams):
         super().__init__(params)
         c, s = params.width, params.scale
-        self.raster = KeypointRaster(params.resolution)
         self.body = nn.Sequential(
             nn.Conv2d(3 + NUM_FIELDS, c, 3, padding=1), nn.ReLU(),
             nn.Conv2d(c, c, 3, padding=1), nn.ReLU(),
@@ -72,19 +70,15 @@ class FireUpscaler(Stage):
         p = self.params
         return StageInterface(
             inputs=(TensorSpec("image", (BATCH, 3, p.resolution, p.resolution), Role.IMAGE,
-                               value_range=(0.0, 1.0)), keypoints_spec()),
+                               value_range=(0.0, 1.0)), fields_spec(p.resolution)),
             outputs=(TensorSpec("upscaled", (BATCH, 3, p.out_resolution, p.out_resolution),
                                 Role.IMAGE, value_range=(0.0, 1.0)),),
             scale=p.scale,
         )
 
-    def forward(self, image, keypoints):
-        return (self.upscale(image, self.raster(keypoints)),)
-
-    def upscale(self, image: torch.Tensor, fields: torch.Tensor) -> torch.Tensor:
-        """The upscale of `image` given its keypoint fields (training runs it on crops of both)."""
+    def forward(self, image, fields):
         features = self.body(torch.cat([image, fields], dim=1))
-        return self.shuffle(self.base(image) + self.residual(features)).clamp(0.0, 1.0)
+        return (self.shuffle(self.base(image) + self.residual(features)).clamp(0.0, 1.0),)
 
 
 def bilinear_subpixel_kernel(s: int) -> torch.Tensor:

@@ -14,6 +14,7 @@ class Role(str, Enum):
 
     POSE = "pose"  # rendered conditioning image (the baseline's contract: the app draws it)
     KEYPOINTS = "keypoints"  # [B, 178, 3] x, y in the 512 frame + confidence; the stage draws its own fields
+    FIELDS = "fields"  # keypoint fields [B, C, R, R] drawn by the pipeline's generator, passed on
     IMAGE = "image"  # a person frame (estimate or output)
     PREVIOUS = "previous_frame"  # the pipeline's output for the previous frame
     STEP = "step"  # refinement step index, as float
@@ -49,6 +50,14 @@ def keypoints_spec(name: str = "keypoints") -> TensorSpec:
     from hpv.pose.keypoints import NUM_KEYPOINTS
 
     return TensorSpec(name, (BATCH, NUM_KEYPOINTS, 3), Role.KEYPOINTS, layout="NPC", value_range=None)
+
+
+def fields_spec(resolution: int, name: str = "fields") -> TensorSpec:
+    """The keypoint fields the generator draws and the later stages of its pipeline take, so the
+    pose is drawn once per frame (`hpv.pose.fields`)."""
+    from hpv.pose.fields import NUM_FIELDS
+
+    return TensorSpec(name, (BATCH, NUM_FIELDS, resolution, resolution), Role.FIELDS, value_range=(0.0, 1.0))
 
 
 @dataclass(frozen=True)

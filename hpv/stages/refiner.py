@@ -1,5 +1,5 @@
-"""The iterative refiner: (keypoints, current estimate, step, previous output frame) -> a better
-estimate; the keypoints are drawn as part fields inside the graph, as in the generator. One set of weights run k times like diffusion steps, told which step it is running."""
+"""The iterative refiner: (keypoint fields, current estimate, step, previous output frame) -> a
+better estimate; the fields are the ones the generator drew for this frame. One set of weights run k times like diffusion steps, told which step it is running."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from torch import nn
 from hpv.stages.base import Stage, check_positive, check_resolution, register_stage
 from hpv.pose.fields import NUM_FIELDS
 from hpv.stages.blocks import Fire, conv_relu
-from hpv.stages.interface import BATCH, Role, StageInterface, TensorSpec, keypoints_spec
-from hpv.stages.raster import KeypointRaster
+from hpv.stages.interface import BATCH, Role, StageInterface, TensorSpec, fields_spec
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,6 @@ class Refiner(Stage):
     def __init__(self, params: RefinerParams):
         super().__init__(params)
         c = params.width
-        self.raster = KeypointRaster(params.resolution)
         self.stem = conv_relu(NUM_FIELDS + 6, c)
         self.down1 = nn.Sequential(conv_relu(c, 2 * c, 2), Fire(2 * c, 2 * c))
         self.down2 = nn.Sequential(conv_relu(2 * c, 4 * c, 2), Fire(4 * c, 4 * c))
@@ -55,7 +53,7 @@ class Refiner(Stage):
         img = (BATCH, 3, r, r)
         return StageInterface(
             inputs=(
-                keypoints_spec(),
+                fields_spec(r),
                 TensorSpec("estimate", img, Role.IMAGE),
                 TensorSpec("step", (BATCH, 1), Role.STEP, layout="NC",
                            value_range=(0.0, float(self.params.max_steps - 1))),
@@ -64,8 +62,8 @@ class Refiner(Stage):
             outputs=(TensorSpec("refined", img, Role.IMAGE),),
         )
 
-    def forward(self, keypoints, estimate, step, previous):
-        x0 = self.stem(torch.cat([self.raster(keypoints), estimate, previous], dim=1))
+    def forward(self, fields, estimate, step, previous):
+        x0 = self.stem(torch.cat([fields, estimate, previous], dim=1))
         x1 = self.down1(x0)
         x2 = self.down2(x1)
         t = step / float(max(self.params.max_steps - 1, 1))

@@ -48,25 +48,43 @@ def resolution_of(stage: Stage) -> int:
     return int(next(t for t in stage.interface().outputs if t.role is Role.IMAGE).shape[-1])
 
 
+_RASTERS: dict[int, torch.nn.Module] = {}
+
+
 def cond(stage: Stage, seq: Sequence, frames=slice(None)) -> torch.Tensor:
-    """The stage's pose input for `frames` of `seq`: keypoints, or the drawn conditioning image."""
-    return torch.from_numpy(np.ascontiguousarray(seq.conditioning(conditioning_key(conditioning_spec(stage)), frames)))
+    """The stage's pose input for `frames` of `seq`: keypoints, the drawn conditioning image, or
+    (for stages after the generator) the keypoint fields the generator draws."""
+    spec = conditioning_spec(stage)
+    if spec is not None:
+        return torch.from_numpy(np.ascontiguousarray(seq.conditioning(conditioning_key(spec), frames)))
+    spec = next(t for t in stage.interface().inputs if t.role is Role.FIELDS)
+    r = int(spec.shape[-1])
+    if r not in _RASTERS:
+        from hpv.stages.raster import KeypointRaster
+
+        _RASTERS[r] = KeypointRaster(r)
+    kp = torch.from_numpy(np.ascontiguousarray(seq.conditioning("keypoints", frames)))
+    with torch.no_grad():
+        return _RASTERS[r](kp if kp.dim() == 3 else kp[None])[0 if kp.dim() == 2 else slice(None)]
 
 
 def condition_image(stage: Stage, pose: torch.Tensor) -> torch.Tensor:
     """What a discriminator sees of the pose: the drawn image, or the stage's own keypoint fields."""
     raster = getattr(stage, "raster", None)
-    return raster(pose) if raster is not None and pose.dim() == 3 else pose
+    return raster(pose) if raster is not None and pose.dim() == 3 else pose  # keypoints -> fields
 
 
 # --- generator -----------------------------------------------------------------------------
 
 def rollout_generator(gen: Stage, poses: torch.Tensor) -> torch.Tensor:
-    """poses [B,L,3,R,R] -> images [B,L,3,R,R], state carried from zeros."""
-    state = list(gen.initial_state(poses.shape[0]).values())
+    """poses [B,L,...] -> images [B,L,3,R,R], state carried from zeros."""
+    from hpv.reference import run_generator
+
+    state = gen.initial_state(poses.shape[0])
+    name = conditioning_spec(gen).name
     outs = []
     for t in range(poses.shape[1]):
-        image, *state = gen(poses[:, t], *state)
+        image, state, _ = run_generator(gen, {name: poses[:, t]}, state)
         outs.append(image)
     return torch.stack(outs, dim=1)
 
@@ -182,16 +200,19 @@ VAL_SEQUENCES_HR, VAL_FRAMES_HR = 2, 8  # scored at the output resolution during
 
 # --- upscaler ------------------------------------------------------------------------------
 
+def _takes_pose(stage: Stage) -> bool:
+    return conditioning_spec(stage) is not None or any(t.role is Role.FIELDS for t in stage.interface().inputs)
+
+
 def upscale_frame(up: Stage, image: torch.Tensor, seq: Sequence, t: int) -> torch.Tensor:
     """The upscaler on one frame's image [1,3,r,r], with its pose input when it takes one."""
-    spec = conditioning_spec(up)
-    return up(image, cond(up, seq, slice(t, t + 1)))[0] if spec is not None else up(image)[0]
+    return up(image, cond(up, seq, slice(t, t + 1)))[0] if _takes_pose(up) else up(image)[0]
 
 
 def upscaler_phase(name: str, up: Stage, data: Dataset, train_est: list[list[torch.Tensor]],
                    val_est: list[torch.Tensor], b: Budget, src_range, loss_cfg, grad_clip: float) -> Phase:
     itf = up.interface()
-    keyed = conditioning_spec(up) is not None  # crops of the image and of its keypoint fields
+    keyed = _takes_pose(up)  # crops of the image and of its keypoint fields
     r_in, s = int(itf.input("image").shape[-1]), itf.scale
     r_out = r_in * s
     dst_range = itf.input("image").value_range
@@ -211,10 +232,9 @@ def upscaler_phase(name: str, up: Stage, data: Dataset, train_est: list[list[tor
             lr = rescale(train_est[j][q][t].float(), src_range, dst_range)
             xs.append(lr[:, y0:y0 + c, x0:x0 + c])
             if keyed:
-                with torch.no_grad():
-                    fs.append(up.raster(cond(up, data.train[q], slice(t, t + 1)))[0, :, y0:y0 + c, x0:x0 + c])
+                fs.append(cond(up, data.train[q], slice(t, t + 1))[0, :, y0:y0 + c, x0:x0 + c])
             ys.append(unit(data.train[q].target[r_out][t, y0 * s:(y0 + c) * s, x0 * s:(x0 + c) * s]))
-        pred = up.upscale(torch.stack(xs), torch.stack(fs)) if keyed else up(torch.stack(xs))[0]
+        pred = (up(torch.stack(xs), torch.stack(fs)) if keyed else up(torch.stack(xs)))[0]
         loss = image_loss(pred * 2 - 1, torch.stack(ys) * 2 - 1, loss_cfg)  # in the generator's [-1, 1] units
         grad = clip_and_step(opt, up, loss, scheduled_lr(b, _i), grad_clip)
         return {"loss": loss.item(), "grad_norm": grad}
