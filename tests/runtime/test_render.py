@@ -67,7 +67,7 @@ def test_recurrent_state_is_carried(small_build, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--steps", "9"], "refines 0..2"),
+    (["--steps", "9"], "refines 0..1"),
     (["--precision", "fp64"], "unknown precision"),
     (["--fps", "0"], "fps must be positive"),
     (["--profile", "missing.json", "--fps", "25"], "no profile"),

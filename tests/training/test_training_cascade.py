@@ -19,7 +19,7 @@ def test_tiny_run_lowers_the_loss(tmp_path, tiny_dataset):
     result = train_pipeline("default", cfg, tmp_path, dataset=tiny_dataset, small=True)
     gen = [h for h in result.history if h["phase"] == "generator"]
     assert gen[-1]["val_psnr_db"] > gen[0]["val_psnr_db"]
-    assert {h["phase"] for h in result.history} >= {"generator", "refiner-step0", "refiner-step1", "upscaler"}
+    assert {h["phase"] for h in result.history} >= {"generator", "refiner-step0", "upscaler"}
     for path in result.weights.values():
         assert path.is_file() and path.suffix == ".safetensors"
 

@@ -66,6 +66,9 @@ def recurrent_nodes(model, state_inputs: list[str], state_outputs: list[str]) ->
     return [n.name for n in nodes if any(o in down for o in n.output) and any(o in up for o in n.output)]
 
 
+LEARNED_OPS = ("Conv", "ConvTranspose", "Gemm")
+
+
 def input_only_nodes(model, inputs: list[str]) -> list[str]:
     """Names of the nodes computed from `inputs` (and constants) alone: for a keypoint stage, the
     in-graph rasterizer. They stay in float: int8 steps of a keypoint coordinate would move every
@@ -74,6 +77,8 @@ def input_only_nodes(model, inputs: list[str]) -> list[str]:
     derived, names = set(inputs), []
     for n in model.graph.node:  # ONNX graphs are topologically sorted
         ins = [i for i in n.input if i]
+        if n.op_type in LEARNED_OPS:
+            continue  # the network proper starts here: its first layer reads the fields
         if all(i in known for i in ins):
             known.update(n.output)
             if any(i in derived for i in ins):
