@@ -31,13 +31,13 @@ def test_every_precision_verified_in_litert(built):
     assert [a.precision for a in arts] == list(PRECISIONS)
     for a in arts:
         v = a.verification
-        assert v.checked_on == "litert-xnnpack" and v.frames >= 30 and a.batch == 1  # refiner: one per step
+        assert v.checked_on == "litert-xnnpack" and v.frames >= 15 and a.batch == 1  # refiner: frames with a step
         assert v.psnr_db >= v.tolerance.min_psnr_db
         if a.precision == "fp32":
             assert v.max_abs_error < 1e-4
         for t in a.inputs + a.outputs:  # channel-last images, as Android feeds them
             if len(t.shape) == 4:
-                assert t.layout == "NHWC" and t.shape[-1] == (3 if t.role != "state" else t.shape[-1])
+                assert t.layout == "NHWC" and t.shape[-1] == {"state": t.shape[-1], "fields": 20}.get(t.role, 3)
 
 
 def test_int8_is_full_integer_with_quantization_params(built):

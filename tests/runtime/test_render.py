@@ -21,13 +21,13 @@ def _render(*args):
 
 def test_render_the_synthetic_default(small_build, tmp_path):
     out = tmp_path / "out.mp4"
-    run = _render("-o", out, "--artifacts", small_build.folder, "--frames", 12, "-k", 2, "--fps", 25, "--json")
+    run = _render("-o", out, "--artifacts", small_build.folder, "--frames", 12, "-k", 1, "--fps", 25, "--json")
     assert run.exit_code == 0, run.output
     frames, fps = read_video(out)
     size = small_build.manifest.artifacts[-1].outputs[0].shape[-1]
     assert frames.shape == (12, size, size, 3) and fps == 25
     report = json.loads(run.output)
-    assert report["k_histogram"] == {"2": 12} and report["frames"] == 12 and report["achieved_fps"] > 0
+    assert report["k_histogram"] == {"1": 12} and report["frames"] == 12 and report["achieved_fps"] > 0
     assert frames.std() > 1  # a picture, not a blank
     assert not list(tmp_path.glob(".*partial*"))  # nothing half-written left behind
 
@@ -81,9 +81,12 @@ def test_bad_input_exits_2(small_build, tmp_path, args, message):
 def test_batches_sequences_when_the_profile_says_it_pays(small_build, pose_file, tmp_path):
     from tests.profiles import factory
 
-    device = factory.device(precisions=("fp32",))
+    from hpv.pipelines import PIPELINES
+
+    K = PIPELINES.get("default").max_steps
+    device = factory.device(precisions=("fp32",), max_steps=K)
     # Batch 2 costs 60% of batch 1 per frame on this (handmade) device: batching pays.
-    batched = [factory.pipeline(k, (6 + 8 * k + 10) * 0.6, batch=2) for k in range(5)]
+    batched = [factory.pipeline(k, (6 + 8 * k + 10) * 0.6, batch=2) for k in range(K + 1)]
     device = device.model_copy(update={"pipelines": device.pipelines + batched})
     profile = tmp_path / "profile.json"
     write_profile(profile, factory.profile(device))
