@@ -91,7 +91,7 @@ class CoreMLBackend(Backend):
         import coremltools as ct
 
         from hpv.compiler.coreml import inspect
-        from hpv.compiler.coreml.compress import compress, expected_ops
+        from hpv.compiler.coreml.compress import PALETTE_LEVELS, compress, expected_ops, few_valued_layers
 
         notes: dict = {}
         deployment = self._deployment(job.target)
@@ -102,6 +102,8 @@ class CoreMLBackend(Backend):
         elif job.precision is not Precision.FP16:
             log(f"compress weights ({job.precision.value})")
             model = ct.models.MLModel(str(path), skip_model_load=True)
+            levels = PALETTE_LEVELS.get(job.precision)
+            kept_exact = len(few_valued_layers(model, levels)) if levels else 0
             _save(compress(model, job.precision, weight_threshold=int(_options(job.target)["weight_threshold"]),
                            joint_supported=deployment.supports_states), path)
         ops, weight_dtypes, shapes = inspect.op_inventory(path)
@@ -112,6 +114,9 @@ class CoreMLBackend(Backend):
             raise ExportError(f"{path.name}: {job.precision.value} should leave {sorted(wanted)} in the program, "
                               f"but its ops are {sorted(ops)}")
         weights = sum(1 for p in job.stage.parameters() if p.ndim >= 2)
+        if job.precision is not Precision.FP16 and job.precision is not Precision.FP32:
+            weights -= kept_exact  # fewer distinct values than palette entries: kept as they are
+            notes["exact_weights"] = kept_exact
         compressed = max((n for k, n in ops.items() if k in wanted), default=0)  # joint modes: two ops a weight
         if wanted:
             notes["compressed_weights"] = compressed

@@ -22,24 +22,50 @@ def expected_ops(precision: Precision, ios18_ops: bool) -> set[str]:
     return EXPECTED_OPS[precision][int(ios18_ops)] if precision in EXPECTED_OPS else set()
 
 
+LEARNED_OP_TYPES = ("conv", "conv_transpose", "linear")
+
+
+def few_valued_layers(model, levels: int) -> list[str]:
+    """Names of the learned layers whose weight has at most `levels` distinct values."""
+    import numpy as np
+
+    from hpv.compiler.coreml.inspect import _program
+
+    names = []
+    for op in _program(model).functions["main"].operations:
+        w = op.inputs.get("weight") if op.op_type in LEARNED_OP_TYPES else None
+        if w is not None and w.val is not None and len(np.unique(w.val)) <= levels:
+            names.append(op.name)
+    return names
+
+
+PALETTE_LEVELS = {Precision.PAL6: 64, Precision.PAL4: 16, Precision.PRUNE50_PAL4: 16}
+
+
 def compress(model, precision: Precision, *, weight_threshold: int, joint_supported: bool):
     """The model with its weights compressed as `precision` asks (fp16/fp32: unchanged)."""
     from coremltools.optimize import coreml as cto
 
+    def learned(op_config):
+        # Only the learned layers' weights: the keypoint rasterizer's constant tables (splat
+        # positions, pixel grid) feed elementwise ops and must stay exact.
+        return cto.OptimizationConfig(op_type_configs={t: op_config for t in LEARNED_OP_TYPES})
+
     def palettize(m, nbits: int, joint: bool = False):
-        config = cto.OptimizationConfig(global_config=cto.OpPalettizerConfig(
-            mode="kmeans", nbits=nbits, weight_threshold=weight_threshold))
+        config = learned(cto.OpPalettizerConfig(mode="kmeans", nbits=nbits, weight_threshold=weight_threshold))
+        # k-means with more clusters than a weight has distinct values returns a wrong table (the
+        # upscaler's bilinear base came out 0.67 off): such a weight stays as it is (it is tiny).
+        config.op_name_configs = {name: None for name in few_valued_layers(m, 2**nbits)}
         return cto.palettize_weights(m, config, joint_compression=joint)
 
     def prune(m):
-        config = cto.OptimizationConfig(global_config=cto.OpMagnitudePrunerConfig(
-            target_sparsity=0.5, weight_threshold=weight_threshold))
+        config = learned(cto.OpMagnitudePrunerConfig(target_sparsity=0.5, weight_threshold=weight_threshold))
         return cto.prune_weights(m, config)
 
     if precision in (Precision.FP16, Precision.FP32):
         return model
     if precision is Precision.W8:
-        config = cto.OptimizationConfig(global_config=cto.OpLinearQuantizerConfig(
+        config = learned(cto.OpLinearQuantizerConfig(
             mode="linear_symmetric", dtype="int8", granularity="per_channel", weight_threshold=weight_threshold))
         return cto.linear_quantize_weights(model, config)
     if precision is Precision.PAL6:
