@@ -115,12 +115,13 @@ class CoreMLBackend(Backend):
                               f"but its ops are {sorted(ops)}")
         weights = sum(1 for p in job.stage.parameters() if p.ndim >= 2)
         if job.precision is not Precision.FP16 and job.precision is not Precision.FP32:
-            weights -= kept_exact  # fewer distinct values than palette entries: kept as they are
+            # fewer distinct values than palette entries: not palettized (pruning may still apply)
+            weights = max(weights - kept_exact, 0)
             notes["exact_weights"] = kept_exact
         compressed = max((n for k, n in ops.items() if k in wanted), default=0)  # joint modes: two ops a weight
         if wanted:
             notes["compressed_weights"] = compressed
-            notes["dense_weights"] = weights - compressed  # weights left uncompressed (should be 0)
+            notes["dense_weights"] = max(weights - compressed, 0)  # weights left uncompressed (should be 0)
             if compressed < weights:
                 raise ExportError(f"{path.name}: only {compressed} of {weights} weights were compressed; lower the "
                                   f"target's options.weight_threshold (now {_options(job.target)['weight_threshold']})")
