@@ -6,13 +6,17 @@ from hpv.errors import VerificationError
 from hpv.stages import STAGES, build_stage
 from hpv.targets import Tolerance
 
+from hpv.pose import default_sequence  # noqa: E402
+from hpv.pose.keypoints import keypoints  # noqa: E402
+
 
 def test_a_drifting_state_is_caught_in_the_second_half():
     stage = build_stage("fire_gen", STAGES.get("fire_gen").small)
     itf = stage.interface()
     rng = np.random.default_rng(0)
-    samples = [{"pose": rng.uniform(-1, 1, itf.input("pose").concrete_shape(1)).astype(np.float32),
-                "h_in": np.zeros(itf.input("h_in").concrete_shape(1), np.float32)} for _ in range(12)]
+    kp = keypoints(default_sequence(12, seed=1))
+    samples = [{"keypoints": kp[t:t + 1],
+                "h_in": np.zeros(itf.input("h_in").concrete_shape(1), np.float32)} for t in range(12)]
     exact = torch_runner(stage)
     calls = {"n": 0}
 

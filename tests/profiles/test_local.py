@@ -30,7 +30,9 @@ def test_profile_validates_and_reports(small_build, tmp_path):
         assert a.latency.runs == 8 and len(a.latency.samples_ms) == 8 and a.load_ms > 0 and a.first_ms > 0
         assert a.macs > 0 and 0 < a.roofline_fraction and a.peak_memory_mb > 0
     precisions = {a.precision for a in arts}
-    k_max = 4
+    from hpv.pipelines import PIPELINES
+
+    k_max = PIPELINES.get("default").max_steps
     assert len(device.pipelines) == len(precisions) * 2 * (k_max + 1)
     assert {p.steps for p in device.pipelines} == set(range(k_max + 1))
     # More refinement steps cost more: k = K is slower than k = 0 at the same precision and batch.
