@@ -95,17 +95,16 @@ def _hand_crop(frame: np.ndarray, kp: np.ndarray) -> np.ndarray:
 
     boxes = [part_boxes(kp[None], range(OFFSETS[c], OFFSETS[c] + 21), OUT_RES)[0]
              for c in ("RIGHT_HAND_LANDMARKS", "LEFT_HAND_LANDMARKS")]
-    boxes = sorted((b for b in boxes if b[0] >= 0), key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
-    for box in boxes[:1]:
-        if box[0] >= 0:
-            x0, y0, x1, y1 = box
-            crop = frame[:, y0:y1, x0:x1]
-            side = max(crop.shape[1:])
-            pad = np.zeros((3, side, side), np.float32)
-            pad[:, :crop.shape[1], :crop.shape[2]] = crop
-            idx = np.minimum((np.arange(TILE) * side / TILE).astype(int), side - 1)
-            return _tile(pad[:, idx][:, :, idx])
-    return np.full((TILE, TILE, 3), 128, np.uint8)
+    boxes = [b for b in boxes if b[0] >= 0]
+    if not boxes:
+        return np.full((TILE, TILE, 3), 128, np.uint8)  # no hand in the frame
+    x0, y0, x1, y1 = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+    crop = frame[:, y0:y1, x0:x1]
+    side = max(crop.shape[1:])
+    pad = np.zeros((3, side, side), np.float32)
+    pad[:, :crop.shape[1], :crop.shape[2]] = crop
+    idx = np.minimum((np.arange(TILE) * side / TILE).astype(int), side - 1)
+    return _tile(pad[:, idx][:, :, idx])
 
 
 def write_strip(path: Path, cases: list[EvalCase], picks, columns: list[tuple[str, dict]]) -> None:

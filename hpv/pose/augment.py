@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from hpv.pose.keypoints import BODY_POINTS, COMPONENTS, index
+from hpv.pose.keypoints import BODY_POINTS, OFFSETS, index, keypoints
 from hpv.pose.sequence import FRAME_SIZE, SHOULDER_CENTER, PoseSequence
 
 
-def _check(seq: PoseSequence) -> None:
-    from hpv.pose.keypoints import keypoints
+HAND = 21
 
+
+def _check(seq: PoseSequence) -> None:
     keypoints(seq.frames(0, 0))  # raises ConfigError for other layouts
+
+
+def _hand(side: str) -> list[int]:
+    start = OFFSETS[f"{side}_HAND_LANDMARKS"]
+    return list(range(start, start + HAND))
 
 
 def _with(seq: PoseSequence, points: np.ndarray, confidence: np.ndarray) -> PoseSequence:
@@ -27,10 +33,8 @@ def mirror(seq: PoseSequence) -> PoseSequence:
     for k in range(0, len(BODY_POINTS), 2):  # BODY_POINTS alternate LEFT_x, RIGHT_x
         a, b = index("POSE_LANDMARKS", BODY_POINTS[k]), index("POSE_LANDMARKS", BODY_POINTS[k + 1])
         order[a], order[b] = b, a
-    left = index("LEFT_HAND_LANDMARKS", "WRIST")
-    right = index("RIGHT_HAND_LANDMARKS", "WRIST")
-    n = len(dict(COMPONENTS)["LEFT_HAND_LANDMARKS"])
-    order[left:left + n], order[right:right + n] = np.arange(right, right + n), np.arange(left, left + n)
+    left, right = _hand("LEFT"), _hand("RIGHT")
+    order[left], order[right] = right, left
     points = seq.points[:, order].copy()
     seen = seq.confidence[:, order] > 0
     points[..., 0] = np.where(seen, FRAME_SIZE - points[..., 0], 0.0)
@@ -55,11 +59,10 @@ def drop(seq: PoseSequence, rng: np.random.Generator) -> PoseSequence:
     face, or an elbow and wrist go missing (confidence 0)."""
     _check(seq)
     parts = [
-        [index("LEFT_HAND_LANDMARKS", "WRIST") + i for i in range(21)],
-        [index("RIGHT_HAND_LANDMARKS", "WRIST") + i for i in range(21)],
-        list(range(index("FACE_LANDMARKS", "0"), index("LEFT_HAND_LANDMARKS", "WRIST"))),
-        [index("POSE_LANDMARKS", "LEFT_WRIST"), index("POSE_LANDMARKS", "LEFT_ELBOW")]
-        + [index("LEFT_HAND_LANDMARKS", "WRIST") + i for i in range(21)],
+        _hand("LEFT"),
+        _hand("RIGHT"),
+        list(range(OFFSETS["FACE_LANDMARKS"], OFFSETS["LEFT_HAND_LANDMARKS"])),
+        [index("POSE_LANDMARKS", "LEFT_WRIST"), index("POSE_LANDMARKS", "LEFT_ELBOW"), *_hand("LEFT")],
     ]
     T = seq.num_frames
     start = int(rng.integers(0, max(1, T - 1)))

@@ -1,18 +1,15 @@
 """The in-graph keypoint rasterizer: keypoints [B, 178, 3] -> part fields [B, C, R, R] in [0, 1].
 
-The first module of every keypoint stage, so training and every runtime see the same conditioning by
-construction. Gathers, elementwise arithmetic, Exp and one batched MatMul: ops that ONNX, LiteRT and
+The first module of the keypoint generator (which hands its fields to the later stages), so training
+and every runtime see the same conditioning by construction. Gathers, elementwise arithmetic, Exp and one batched MatMul: ops that ONNX, LiteRT and
 Core ML all run. `hpv.pose.fields` holds the field definitions and the NumPy reference."""
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import nn
 
 from hpv.pose.fields import FIELD_GROUPS, FRAME, SQRT_2PI, FieldGroup, splat_table
-from hpv.pose.keypoints import NUM_KEYPOINTS
 
 
 class KeypointRaster(nn.Module):
@@ -56,7 +53,3 @@ class KeypointRaster(nn.Module):
 
     def macs(self) -> int:
         return self.channels * self.points * self.resolution * self.resolution
-
-
-__all__ = ["KeypointRaster", "NUM_KEYPOINTS"]
-_ = math  # noqa: F401

@@ -64,8 +64,10 @@ def cond(stage: Stage, seq: Sequence, frames=slice(None)) -> torch.Tensor:
 
         _RASTERS[r] = KeypointRaster(r)
     kp = torch.from_numpy(np.ascontiguousarray(seq.conditioning("keypoints", frames)))
+    one = kp.dim() == 2  # a single frame index
     with torch.no_grad():
-        return _RASTERS[r](kp if kp.dim() == 3 else kp[None])[0 if kp.dim() == 2 else slice(None)]
+        f = _RASTERS[r](kp[None] if one else kp)
+    return f[0] if one else f
 
 
 def condition_image(stage: Stage, pose: torch.Tensor) -> torch.Tensor:
