@@ -210,6 +210,15 @@ def _part_indices():
     return hands, face
 
 
+def hand_mask(keypoints: np.ndarray, resolution: int) -> np.ndarray:
+    """bool [T, R, R]: inside either hand's box, from keypoints [T, 178, 3] (512 frame)."""
+    hands_idx, _face = _part_indices()
+    m = np.zeros((len(keypoints), resolution, resolution), bool)
+    for idx in hands_idx:
+        m |= boxes_mask(part_boxes(keypoints, idx, resolution), resolution)
+    return m
+
+
 @dataclass
 class _SE:
     """Squared error and element count over a region, pooled across sequences."""
@@ -276,11 +285,8 @@ class LooksAccumulator:
         sq = np.square(pred - target).sum(axis=1)  # [T, H, W]
         self.person.add(sq, person, 3)
         self.full.add(sq, np.ones_like(person), 3)
-        hands_idx, face_idx = _part_indices()
-        hand_mask = np.zeros_like(person)
-        for idx in hands_idx:
-            hand_mask |= boxes_mask(part_boxes(keypoints, idx, H), H)
-        self.hands.add(sq, hand_mask, 3)
+        _hands, face_idx = _part_indices()
+        self.hands.add(sq, hand_mask(keypoints, H), 3)
         self.face.add(sq, boxes_mask(part_boxes(keypoints, face_idx, H), H), 3)
         if min(H, W) >= SSIM_WINDOW:
             self._add_ssim(pred, target, person)

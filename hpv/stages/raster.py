@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hpv.pose.fields import FIELD_GROUPS, FRAME, SQRT_2PI, FieldGroup, splat_table
+from hpv.pose.fields import EXP_FLOOR, FIELD_GROUPS, FRAME, SQRT_2PI, FieldGroup, splat_table
 
 
 class KeypointRaster(nn.Module):
@@ -42,8 +42,9 @@ class KeypointRaster(nn.Module):
         length = torch.sqrt(dx * dx + dy * dy)
         w = on * torch.minimum(torch.maximum(length * self.inv_span, self.inv_n), torch.ones_like(length))
         px, py = ax + self.t * dx, ay + self.t * dy  # [B, C, P]
-        gx = torch.exp(-torch.square(self.grid - px.unsqueeze(-1)) * self.inv_2s2) * w.unsqueeze(-1)
-        gy = torch.exp(-torch.square(self.grid - py.unsqueeze(-1)) * self.inv_2s2)
+        gx = torch.exp(-torch.clamp(torch.square(self.grid - px.unsqueeze(-1)) * self.inv_2s2, max=EXP_FLOOR))
+        gy = torch.exp(-torch.clamp(torch.square(self.grid - py.unsqueeze(-1)) * self.inv_2s2, max=EXP_FLOOR))
+        gx = gx * w.unsqueeze(-1)
         fields = torch.matmul(gy.transpose(-1, -2), gx).clamp(0.0, 1.0)  # [B, C, R(y), R(x)]
         out = [fields[:, slice(*self.layers[0])]]
         for k in range(1, len(self.layers)):

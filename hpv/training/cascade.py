@@ -21,7 +21,7 @@ from hpv.stages.checkpoint import save_weights
 from hpv.training.config import Budget, TrainConfig
 from hpv.training.data import Dataset, Resolutions, Sequence, build_dataset
 from hpv.training.loop import Phase, Reporter, run_phase
-from hpv.training.losses import PatchGAN, clip_and_step, gan_loss, image_loss, l1, scheduled_lr, temporal
+from hpv.training.losses import PatchGAN, clip_and_step, gan_loss, hand_weight, image_loss, l1, scheduled_lr, temporal
 
 
 def signed(u8: np.ndarray) -> torch.Tensor:
@@ -121,7 +121,9 @@ def generator_phase(name: str, gen: Stage, data: Dataset, b: Budget, cfg: TrainC
             torch.manual_seed(int(torch.randint(2**31, (1,), generator=g)))  # dropout masks
             pred = rollout_generator(gen, poses)
         loss_l1 = l1(pred, target)
-        loss = image_loss(pred.flatten(0, 1), target.flatten(0, 1), cfg.loss)
+        hands = _hands([hand_weight(train[k].keypoints, r, c)[:L] for k, c in zip(seq_idx, clips)
+                        if train[k].keypoints is not None], b.batch)
+        loss = image_loss(pred.flatten(0, 1), target.flatten(0, 1), cfg.loss, hands)
         loss = loss + (cfg.temporal_weight * temporal(pred, target) if L > 1 else 0.0)
         out = {"l1": loss_l1.item()}
         if disc is not None:
@@ -147,6 +149,14 @@ def _psnr_signed(preds: list[torch.Tensor], seqs: list[Sequence], r: int) -> flo
     p = torch.cat([x.float() for x in preds]).numpy()
     t = torch.cat([signed(s.target[r]) for s in seqs]).numpy()
     return psnr(p, t, 2.0)
+
+
+def _hands(maps: list[torch.Tensor], batch: int) -> torch.Tensor | None:
+    """The batch's hand-box weights [N,1,H,W] (None unless every item has keypoints)."""
+    if len(maps) != batch:
+        return None
+    m = torch.stack(maps)
+    return m.flatten(0, 1) if m.dim() == 5 else m
 
 
 # --- refiner -------------------------------------------------------------------------------
@@ -178,17 +188,19 @@ def refiner_phase(name: str, ref: Stage, data: Dataset, train_est: list[list[tor
         # Mostly step k itself (what this phase adds), with earlier steps replayed so they are kept.
         steps = [k if torch.rand((), generator=g) < 0.6 else int(torch.randint(k + 1, (), generator=g))
                  for _ in range(b.batch)]
-        pose, est, prev, tgt = [], [], [], []
+        pose, est, prev, tgt, hands = [], [], [], [], []
         for s, j in zip(seq_idx, steps):
             t = int(torch.randint(train[s].num_frames, (1,), generator=g))
             e = train_est[j][s]
+            if train[s].keypoints is not None:
+                hands.append(hand_weight(train[s].keypoints, r, t))
             pose.append(cond(ref, train[s], t))
             est.append(e[t].float())
             prev.append(e[max(t - 1, 0)].float())
             tgt.append(signed(train[s].target[r][t]))
         (pred,) = ref(torch.stack(pose), torch.stack(est), torch.tensor(steps, dtype=torch.float32)[:, None],
                       torch.stack(prev))
-        loss = image_loss(pred, torch.stack(tgt), loss_cfg)
+        loss = image_loss(pred, torch.stack(tgt), loss_cfg, _hands(hands, b.batch))
         grad = clip_and_step(opt, ref, loss, scheduled_lr(b, _i), grad_clip)
         return {"loss": loss.item(), "grad_norm": grad}
 
@@ -225,7 +237,7 @@ def upscaler_phase(name: str, up: Stage, data: Dataset, train_est: list[list[tor
     c = b.crop or r_in
 
     def step(_i: int, g: torch.Generator) -> dict[str, float]:
-        xs, fs, ys = [], [], []
+        xs, fs, ys, hands = [], [], [], []
         for _ in range(b.batch):
             q = hr[int(torch.randint(len(hr), (1,), generator=g))]
             j = int(torch.randint(len(train_est), (1,), generator=g))
@@ -236,8 +248,11 @@ def upscaler_phase(name: str, up: Stage, data: Dataset, train_est: list[list[tor
             if keyed:
                 fs.append(cond(up, data.train[q], slice(t, t + 1))[0, :, y0:y0 + c, x0:x0 + c])
             ys.append(unit(data.train[q].target[r_out][t, y0 * s:(y0 + c) * s, x0 * s:(x0 + c) * s]))
+            if data.train[q].keypoints is not None:
+                hands.append(hand_weight(data.train[q].keypoints, r_out, t)[0, :, y0 * s:(y0 + c) * s,
+                                                                            x0 * s:(x0 + c) * s])
         pred = (up(torch.stack(xs), torch.stack(fs)) if keyed else up(torch.stack(xs)))[0]
-        loss = image_loss(pred * 2 - 1, torch.stack(ys) * 2 - 1, loss_cfg)  # in the generator's [-1, 1] units
+        loss = image_loss(pred * 2 - 1, torch.stack(ys) * 2 - 1, loss_cfg, _hands(hands, b.batch))  # in the generator's [-1, 1] units
         grad = clip_and_step(opt, up, loss, scheduled_lr(b, _i), grad_clip)
         return {"loss": loss.item(), "grad_norm": grad}
 
@@ -309,7 +324,8 @@ def train_pipeline(pipeline: str, cfg: TrainConfig, out: Path, *, dataset: Datas
     reporter = reporter or Reporter()
     out = Path(out)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-    lp = load_pipeline(PIPELINES.get(pipeline), shipped=False, small=small)  # seeded initialisation
+    # Seeded initialisation, or (cfg.init == "shipped") the package's weights to continue from.
+    lp = load_pipeline(PIPELINES.get(pipeline), shipped=cfg.init == "shipped" and not small, small=small)
     torch.manual_seed(cfg.seed)
     if dataset is None:
         reporter.log("rendering training data")

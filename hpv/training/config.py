@@ -45,9 +45,10 @@ class LossConfig:
     person_weight: float = 3.0  # person pixels (dilated ground-truth silhouette) count 1 + this
     gradient_weight: float = 1.0  # L1 of image gradients: edges and fingers
     ssim_weight: float = 0.2  # 1 - SSIM
+    hand_weight: float = 3.0  # pixels inside the hands' boxes (from the keypoints) count this much more
 
     def __post_init__(self):
-        if min(self.person_weight, self.gradient_weight, self.ssim_weight) < 0:
+        if min(self.person_weight, self.gradient_weight, self.ssim_weight, self.hand_weight) < 0:
             raise ConfigError(f"loss weights must be >= 0; got {self}")
 
 
@@ -67,6 +68,11 @@ class TrainConfig:
     eval_every: int = 200
     checkpoint_every: int = 100
     seed: int = 0
+    init: str = "seeded"  # "seeded": fresh initialisation; "shipped": continue from the package's weights
+
+    def __post_init__(self):
+        if self.init not in ("seeded", "shipped"):
+            raise ConfigError(f"training config {self.name}: init must be 'seeded' or 'shipped', got {self.init!r}")
 
     def scaled(self, factor: float) -> TrainConfig:
         """Every step count times `factor` (at least 1): quick runs and tests."""
@@ -93,6 +99,16 @@ CONFIGS.add("cpu", TrainConfig(  # the default pipeline in ~60 min of a 2-core C
     baseline_generator=Budget(steps=600, batch=2, clip=2, lr=5e-4),
     baseline_upscaler=Budget(steps=1500, batch=8, lr=1e-3, crop=32),
     eval_every=250,
+))
+CONFIGS.add("cpu-continue", TrainConfig(  # ~50 min more of the cpu run, from the shipped weights
+    name="cpu-continue",
+    data=DataConfig(synthetic_sequences=60, hr_sequences=16),
+    generator=Budget(steps=1500, batch=4, clip=4, lr=6e-4),
+    refiner=Budget(steps=500, batch=8, lr=4e-4),
+    upscaler=Budget(steps=2000, batch=8, lr=6e-4, crop=32),
+    baseline_generator=Budget(steps=600, batch=2, clip=2, lr=2e-4),
+    baseline_upscaler=Budget(steps=1500, batch=8, lr=5e-4, crop=32),
+    eval_every=250, init="shipped",
 ))
 CONFIGS.add("gpu", TrainConfig(
     name="gpu",

@@ -3,6 +3,7 @@ PatchGAN adversarial loss; the learning-rate schedule and the clipped optimizer 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -76,10 +77,23 @@ def ssim_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 1.0 - s.mean()
 
 
-def image_loss(pred: torch.Tensor, target: torch.Tensor, cfg) -> torch.Tensor:
+def hand_weight(keypoints, resolution: int, frames=slice(None)) -> torch.Tensor:
+    """[T,1,R,R]: 1 inside either hand's box (the boxes `hpv.metrics` scores, from the keypoints
+    [T,178,3] in the 512 frame), 0 elsewhere; `frames` slices the result."""
+    from hpv.metrics import hand_mask
+
+    kp = np.asarray(keypoints)[frames]
+    kp = kp[None] if kp.ndim == 2 else kp
+    return torch.from_numpy(hand_mask(kp, resolution)[:, None].astype(np.float32))
+
+
+def image_loss(pred: torch.Tensor, target: torch.Tensor, cfg, hands: torch.Tensor | None = None) -> torch.Tensor:
     """Person-weighted L1 + person-weighted L1 of the image gradients (edges, fingers) + SSIM term,
-    for [N,3,H,W] images in [-1, 1]. `cfg` is a `hpv.training.config.LossConfig`."""
+    for [N,3,H,W] images in [-1, 1]. `cfg` is a `hpv.training.config.LossConfig`; `hands` [N,1,H,W]
+    (see `hand_weight`) adds cfg.hand_weight inside the hands' boxes."""
     w = person_weight(target, cfg.person_weight)
+    if hands is not None and cfg.hand_weight:
+        w = w + cfg.hand_weight * hands
     d = (pred - target).abs()
     loss = (w * d).mean() / w.mean()
     if cfg.gradient_weight:

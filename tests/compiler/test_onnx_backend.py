@@ -112,3 +112,19 @@ def test_int8_keeps_the_keypoint_rasterizer_in_float(small_build):
     assert raster
     for n in raster:
         assert all(made_by.get(i) != "DequantizeLinear" for i in n.input), n.name
+
+
+def test_recurrent_nodes_ends_on_omitted_optional_inputs():
+    """A Clip with only a max ('' for its min input) on the recurrence once made the walk loop forever."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from hpv.compiler.onnx.int8 import recurrent_nodes
+
+    f = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1]) for n in ("h_in", "h_out")]
+    top = helper.make_tensor("top", TensorProto.FLOAT, [], [1.0])
+    graph = helper.make_graph([
+        helper.make_node("Relu", ["h_in"], ["a"], name="relu"),
+        helper.make_node("Clip", ["a", "", "top"], ["h_out"], name="clip"),
+    ], "g", [f[0]], [f[1]], [top])
+    assert recurrent_nodes(helper.make_model(graph), ["h_in"], ["h_out"]) == ["relu", "clip"]

@@ -60,8 +60,9 @@ def recurrent_nodes(model, state_inputs: list[str], state_outputs: list[str]) ->
     while frontier:
         frontier = False
         for n in nodes:
-            if any(o in up for o in n.output) and not set(n.input) <= up:
-                up.update(i for i in n.input if i)
+            ins = {i for i in n.input if i}  # '' marks an omitted optional input (Clip without min)
+            if any(o in up for o in n.output) and not ins <= up:
+                up.update(ins)
                 frontier = True
     return [n.name for n in nodes if any(o in down for o in n.output) and any(o in up for o in n.output)]
 
