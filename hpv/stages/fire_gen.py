@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from hpv.stages.base import Stage, check_positive, check_resolution, register_stage
 from hpv.pose.fields import NUM_FIELDS
@@ -75,11 +74,7 @@ class FireGenerator(Stage):
         x3 = self.down3(x2)
         h = self.gru(x3, h_in)
         x = self.mix(torch.cat([x3, h], dim=1))
-        x = self.up3(torch.cat([_up(x), x2], dim=1))
-        x = self.up2(torch.cat([_up(x), x1], dim=1))
-        x = self.up1(torch.cat([_up(x), x0], dim=1))
+        x = self.up3.up(x, x2)  # = up3(cat(upsample(x), x2)), cheaper
+        x = self.up2.up(x, x1)
+        x = self.up1.up(x, x0)
         return torch.tanh(self.head(x)), h, fields
-
-
-def _up(x: torch.Tensor) -> torch.Tensor:
-    return F.interpolate(x, scale_factor=2.0, mode="nearest")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from hpv.stages.base import Stage, check_positive, check_resolution, register_stage
@@ -69,6 +68,6 @@ class Refiner(Stage):
         t = step / float(max(self.params.max_steps - 1, 1))
         gamma, beta = self.step_mlp(t).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
         x = self.mid(x2 * (1 + gamma) + beta)
-        x = self.up2(torch.cat([F.interpolate(x, scale_factor=2.0, mode="nearest"), x1], dim=1))
-        x = self.up1(torch.cat([F.interpolate(x, scale_factor=2.0, mode="nearest"), x0], dim=1))
+        x = self.up2.up(x, x1)  # = up2(cat(upsample(x), x1)), cheaper
+        x = self.up1.up(x, x0)
         return ((estimate + self.head(x)).clamp(-1.0, 1.0),)
