@@ -23,19 +23,36 @@ class Fire(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._expand(self.act(self.squeeze(x)))
 
-    def up(self, low: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        """The same as `self(cat([upsample2x_nearest(low), skip]))`, computed cheaper: the 1x1
-        squeeze is pointwise, so it commutes with nearest upsampling; the low-resolution part is
-        squeezed before it is upsampled, and only `squeeze` channels are upsampled (not the wide
-        input), with no concatenation at the high resolution. Same weights, same function."""
-        n = low.shape[1]
-        w = self.squeeze.weight
-        a = F.conv2d(low, w[:, :n])
-        b = F.conv2d(skip, w[:, n:], self.squeeze.bias)
-        return self._expand(self.act(F.interpolate(a, scale_factor=2.0, mode="nearest") + b))
-
     def _expand(self, s: torch.Tensor) -> torch.Tensor:
         return self.act(torch.cat([self.expand1(s), self.expand3(s)], dim=1))
+
+
+class UpFire(Fire):
+    """`Fire(cat([upsample2x_nearest(low), skip]))`, computed cheaper: the 1x1 squeeze is pointwise,
+    so it commutes with nearest upsampling. The low-resolution input is squeezed (`squeeze_low`)
+    before it is upsampled, so only `squeeze` channels are upsampled instead of the wide input, and
+    nothing is concatenated at the high resolution. A Fire's weights load into it (its squeeze is
+    split by input channels)."""
+
+    def __init__(self, low_ch: int, skip_ch: int, out_ch: int, squeeze: int | None = None):
+        super().__init__(skip_ch, out_ch, squeeze)
+        self.low_ch = low_ch
+        self.squeeze_low = nn.Conv2d(low_ch, self.squeeze.out_channels, 1, bias=False)
+
+    def forward(self, low: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        up = F.interpolate(self.squeeze_low(low), scale_factor=2.0, mode="nearest")
+        return self._expand(self.act(up + self.squeeze(skip)))
+
+    def upgrade_state(self, state: dict, prefix: str) -> None:
+        """Split a Fire checkpoint's squeeze weight (in place) into this module's two squeezes."""
+        w = state.get(prefix + "squeeze.weight")
+        if w is not None and prefix + "squeeze_low.weight" not in state and w.shape[1] == self.low_ch + self.squeeze.in_channels:
+            state[prefix + "squeeze_low.weight"] = w[:, :self.low_ch].contiguous()
+            state[prefix + "squeeze.weight"] = w[:, self.low_ch:].contiguous()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        self.upgrade_state(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 def conv_relu(in_ch: int, out_ch: int, stride: int = 1) -> nn.Sequential:

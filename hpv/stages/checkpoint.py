@@ -69,6 +69,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 def load_weights(stage: Stage, path: str | Path) -> str:
     """Load a checkpoint into `stage` strictly; return the checkpoint's sha256."""
     state = read_state_dict(path)
+    for name, module in stage.named_modules():  # weights of an earlier layout of a module
+        if hasattr(module, "upgrade_state"):
+            module.upgrade_state(state, f"{name}." if name else "")
     expected = stage.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

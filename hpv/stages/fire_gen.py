@@ -11,7 +11,7 @@ import torch
 
 from hpv.stages.base import Stage, check_positive, check_resolution, register_stage
 from hpv.pose.fields import NUM_FIELDS
-from hpv.stages.blocks import ConvGRUCell, Fire, conv_relu
+from hpv.stages.blocks import ConvGRUCell, Fire, UpFire, conv_relu
 from hpv.stages.interface import BATCH, Role, StageInterface, StateBinding, TensorSpec, fields_spec, keypoints_spec
 from hpv.stages.raster import KeypointRaster
 
@@ -46,9 +46,9 @@ class FireGenerator(Stage):
         self.down3 = torch.nn.Sequential(conv_relu(4 * c, 6 * c, 2), Fire(6 * c, 6 * c))
         self.gru = ConvGRUCell(6 * c, s)
         self.mix = Fire(6 * c + s, 6 * c)
-        self.up3 = Fire(6 * c + 4 * c, 4 * c)
-        self.up2 = Fire(4 * c + 2 * c, 2 * c)
-        self.up1 = Fire(2 * c + c, c)
+        self.up3 = UpFire(6 * c, 4 * c, 4 * c)
+        self.up2 = UpFire(4 * c, 2 * c, 2 * c)
+        self.up1 = UpFire(2 * c, c, c)
         self.head = torch.nn.Conv2d(c, 3, 3, padding=1)
 
     def interface(self) -> StageInterface:
@@ -74,7 +74,7 @@ class FireGenerator(Stage):
         x3 = self.down3(x2)
         h = self.gru(x3, h_in)
         x = self.mix(torch.cat([x3, h], dim=1))
-        x = self.up3.up(x, x2)  # = up3(cat(upsample(x), x2)), cheaper
-        x = self.up2.up(x, x1)
-        x = self.up1.up(x, x0)
+        x = self.up3(x, x2)
+        x = self.up2(x, x1)
+        x = self.up1(x, x0)
         return torch.tanh(self.head(x)), h, fields

@@ -10,7 +10,7 @@ from torch import nn
 
 from hpv.stages.base import Stage, check_positive, check_resolution, register_stage
 from hpv.pose.fields import NUM_FIELDS
-from hpv.stages.blocks import Fire, conv_relu
+from hpv.stages.blocks import Fire, UpFire, conv_relu
 from hpv.stages.interface import BATCH, Role, StageInterface, TensorSpec, fields_spec
 
 
@@ -43,8 +43,8 @@ class Refiner(Stage):
         # Step embedding -> per-channel scale and shift of the 1/4-resolution features (FiLM).
         self.step_mlp = nn.Sequential(nn.Linear(1, 32), nn.ReLU(), nn.Linear(32, 8 * c))
         self.mid = Fire(4 * c, 4 * c)
-        self.up2 = Fire(4 * c + 2 * c, 2 * c)
-        self.up1 = Fire(2 * c + c, c)
+        self.up2 = UpFire(4 * c, 2 * c, 2 * c)
+        self.up1 = UpFire(2 * c, c, c)
         self.head = nn.Conv2d(c, 3, 3, padding=1)
 
     def interface(self) -> StageInterface:
@@ -68,6 +68,6 @@ class Refiner(Stage):
         t = step / float(max(self.params.max_steps - 1, 1))
         gamma, beta = self.step_mlp(t).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
         x = self.mid(x2 * (1 + gamma) + beta)
-        x = self.up2.up(x, x1)  # = up2(cat(upsample(x), x1)), cheaper
-        x = self.up1.up(x, x0)
+        x = self.up2(x, x1)
+        x = self.up1(x, x0)
         return ((estimate + self.head(x)).clamp(-1.0, 1.0),)
