@@ -46,7 +46,7 @@ class CheckpointError(HpvError):
     """A checkpoint that is unsafe, corrupt, or does not match the stage's parameters."""
 
 
-class TargetSpecError(HpvError):
+class TargetSpecError(ConfigError):
     """A target spec file that does not validate."""
 
 

@@ -19,12 +19,17 @@ SSIM_SIGMA = 1.5
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 
 
-def psnr(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
-    """Peak signal-to-noise ratio in dB over all elements, for values spanning `data_range`."""
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+def psnr_from_mse(mse: float, data_range: float) -> float:
+    """PSNR in dB of a mean squared error, capped at PSNR_CAP_DB; NaN when the error is NaN (a NaN
+    output must never read as a perfect match, as `min(PSNR_CAP_DB, nan)` would)."""
     if mse == 0.0:
         return PSNR_CAP_DB
-    return min(PSNR_CAP_DB, 10.0 * np.log10(data_range**2 / mse))
+    return float(np.minimum(PSNR_CAP_DB, 10.0 * np.log10(data_range**2 / mse)))
+
+
+def psnr(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
+    """Peak signal-to-noise ratio in dB over all elements, for values spanning `data_range`."""
+    return psnr_from_mse(float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)), data_range)
 
 
 def max_abs_error(a: np.ndarray, b: np.ndarray) -> float:
@@ -234,8 +239,7 @@ class _SE:
     def psnr(self, data_range: float = 1.0) -> float:
         if self.n == 0:
             return float("nan")
-        mse = self.se / self.n
-        return PSNR_CAP_DB if mse == 0 else min(PSNR_CAP_DB, 10.0 * np.log10(data_range**2 / mse))
+        return psnr_from_mse(self.se / self.n, data_range)
 
 
 @dataclass(frozen=True)

@@ -45,11 +45,16 @@ def load_pipeline(pipeline: Pipeline, weights: dict[str, str] | None = None, *, 
     """Build every stage of `pipeline`; load `weights[stage]` where given, else shipped defaults.
     small: every stage at its registered small size (tests, smoke builds); the small sizes of the
     stages of one pipeline fit together. shipped=False: seeded initialisation (training starts there)."""
+    from hpv.errors import ConfigError
     from hpv.stages import STAGES
-    from hpv.stages.checkpoint import load_weights
+    from hpv.stages.checkpoint import UNTRAINED, load_weights
 
-    from hpv.stages.checkpoint import UNTRAINED
-
+    names = [ref.stage for ref in pipeline.stages]
+    for name in weights or {}:  # weights for a stage not built here would be dropped unseen
+        STAGES.get(name)  # a misspelt name: UnknownNameError with the closest stage
+        if name not in names:
+            raise ConfigError(f"weights given for stage {name!r}, which pipeline {pipeline.name!r} does not hold; "
+                              f"its stages are {', '.join(names)}")
     stages, shas = {}, {}
     for ref in pipeline.stages:
         params = STAGES.get(ref.stage).small if small else ref.build_params()

@@ -100,3 +100,10 @@ def test_psnr_and_max_abs_error_unchanged():
     assert psnr(a, a, 1.0) == 200.0
     assert psnr(a, a + 0.1, 1.0) == pytest.approx(20.0)
     assert max_abs_error(a, a - 0.5) == 0.5
+
+
+def test_psnr_of_nan_is_nan_not_the_cap():
+    """`min(200, nan)` is 200: a NaN output must not read as a perfect match."""
+    a = np.zeros((2, 2))
+    assert np.isnan(psnr(a, np.full((2, 2), np.nan), 1.0))
+    assert psnr(a, np.full((2, 2), np.inf), 1.0) == -np.inf

@@ -21,7 +21,7 @@ from pose_format.utils.reader import BufferReader
 from hpv.errors import ConfigError, PoseFileError
 from hpv.pose.holistic import holistic_problem
 from hpv.pose.layout import PoseLayout
-from hpv.pose.sequence import SHOULDER_CENTER, SHOULDER_WIDTH, PoseSequence
+from hpv.pose.sequence import SHOULDER_CENTER, SHOULDER_WIDTH, PoseSequence, fps_problem
 
 PoseSource = str | os.PathLike | bytes
 
@@ -92,6 +92,9 @@ def read_pose(source: PoseSource) -> Pose:
         pose = Pose.read(buffer)
     except Exception as e:  # sizes matched, so this is a fault we did not foresee; still the file's
         raise PoseFileError(f"{label}: corrupt .pose file ({type(e).__name__}: {e})") from None
+    problem = fps_problem(float(pose.body.fps), "the header's fps")
+    if problem:
+        raise PoseFileError(f"{label}: {problem}")
     usable = np.isfinite(np.asarray(pose.body.data.data)).all(axis=-1) & (np.asarray(pose.body.confidence) > 0)
     if not usable.any():
         raise PoseFileError(f"{label}: no usable point (all NaN or zero confidence)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +13,15 @@ from hpv.pose.layout import PoseLayout
 FRAME_SIZE = 512  # the app's normalized square frame, in pixels
 SHOULDER_CENTER = (256.0, 256.0)
 SHOULDER_WIDTH = 0.4 * FRAME_SIZE
+# Frame rates a pose sequence or a video may have; outside these, a header is broken or a typo.
+MIN_FPS, MAX_FPS = 0.001, 1000.0
+
+
+def fps_problem(fps: float, what: str = "fps") -> str | None:
+    """What is wrong with a frame rate (NaN, infinite, <= 0, absurdly large), or None."""
+    if math.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS:
+        return None
+    return f"{what} must be positive, between {MIN_FPS:g} and {MAX_FPS:g} frames a second; got {float(fps):g}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,8 +45,9 @@ class PoseSequence:
             raise ConfigError(
                 f"PoseSequence arrays must be float32; got {self.points.dtype} and {self.confidence.dtype}"
             )
-        if not self.fps > 0:
-            raise ConfigError(f"fps must be positive; got {self.fps}")
+        problem = fps_problem(self.fps)
+        if problem:
+            raise ConfigError(problem)
 
     @property
     def num_frames(self) -> int:

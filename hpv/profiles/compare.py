@@ -312,8 +312,22 @@ def _by_key(profile: ProfileFile, which: str) -> dict[tuple, tuple[Config, Laten
             if config.match_key in out:
                 raise ProfileError(f"the {which} profile lists {config.label} on {config.where} twice; "
                                    "keep one measurement per configuration")
-            out[config.match_key] = (config, lat)
+            out[config.match_key] = (config, _checked(lat, config, which))
     return out
+
+
+def _checked(latency: LatencyStats, config: Config, which: str) -> LatencyStats:
+    """The schema's checks once more: a profile changed in memory (`model_copy(update=...)`) skipped
+    them, and a NaN or negative sample would turn a slowdown into 'within noise' or 'faster'."""
+    from pydantic import ValidationError
+
+    try:
+        return type(latency).model_validate(latency.model_dump())
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(["latency", *map(str, err["loc"])])
+        raise ProfileError(f"the {which} profile: {config.label} on {config.where}: {field}: {err['msg']} "
+                           f"(got {err.get('input')!r})") from None
 
 
 def _devices(profile: ProfileFile) -> str:

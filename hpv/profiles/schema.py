@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -14,10 +14,14 @@ from hpv.errors import ProfileError
 
 PROFILE_SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).parent / "profile.schema.json"
+MAX_LATENCY_MS = 3_600_000.0  # an hour per call: anything above is a broken timer or unit, not a measurement
+Ms = Annotated[float, Field(ge=0, le=MAX_LATENCY_MS)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity are refused in every figure: a NaN latency passes every comparison, so a CI
+    # gate on a garbage profile would report no regression.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class LatencyStats(_Strict):
@@ -26,13 +30,13 @@ class LatencyStats(_Strict):
 
     runs: int = Field(ge=1)
     warmup: int = Field(ge=0)
-    p50_ms: float = Field(ge=0)
-    p90_ms: float = Field(ge=0)
-    p99_ms: float = Field(ge=0)
-    mean_ms: float = Field(ge=0)
-    min_ms: float = Field(ge=0)
-    samples_ms: list[float] = Field(default_factory=list, description="every timed run; may be empty "
-                                    "when the runtime only reports aggregates (benchmark_model)")
+    p50_ms: Ms
+    p90_ms: Ms
+    p99_ms: Ms
+    mean_ms: Ms
+    min_ms: Ms
+    samples_ms: list[Ms] = Field(default_factory=list, description="every timed run; may be empty "
+                                 "when the runtime only reports aggregates (benchmark_model)")
     rounds: int | None = Field(None, ge=1, description="samples_ms is this many equal consecutive blocks, each "
                                "timed after a fresh load at another moment; null: one block")
 
@@ -97,9 +101,9 @@ class QualityRecord(_Strict):
     psnr_db: float = Field(description="PyTorch pipeline against ground truth at this k (shipped quality table): "
                            "the looks figure, (person PSNR + hand-box PSNR) / 2, where the table has it; "
                            "full-frame PSNR in tables made before it")
-    ssim: float | None = Field(None, description="SSIM over the person region")
+    ssim: float | None = Field(None, ge=-1, le=1, description="SSIM over the person region")
     flicker: float | None = None
-    silhouette_iou: float | None = Field(None, description="IoU of the chroma-keyed silhouettes")
+    silhouette_iou: float | None = Field(None, ge=0, le=1, description="IoU of the chroma-keyed silhouettes")
     person_psnr_db: float | None = None
     hand_psnr_db: float | None = None
     face_psnr_db: float | None = None

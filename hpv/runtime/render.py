@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,18 @@ import numpy as np
 from hpv.errors import ConfigError, MissingExtraError, UnknownNameError
 
 FRAME_CHUNK = 16  # poses are rendered this many frames at a time
+RATE_DENOMINATOR = 1001  # NTSC's 30000/1001 is the largest denominator a frame rate needs
+
+
+def video_rate(fps: float) -> Fraction:
+    """The frame rate as the encoder takes it: the rational nearest `fps` (0.5 -> 1/2, 29.97 ->
+    2997/100, float32 29.97003 -> 30000/1001), never rounded to a whole number of frames."""
+    from hpv.pose.sequence import fps_problem
+
+    problem = fps_problem(fps)
+    if problem:
+        raise ConfigError(problem)
+    return Fraction(fps).limit_denominator(RATE_DENOMINATOR)
 
 
 @dataclass
@@ -104,7 +117,7 @@ def choose(manifest, profile, device_id: str | None, fps: float | None, sequence
 class _Writer:
     """One H.264 MP4 per sequence, written to a temp file and renamed when complete."""
 
-    def __init__(self, outputs: list[Path], fps: float, size: int, crf: int = 20):
+    def __init__(self, outputs: list[Path], rate: Fraction, size: int, crf: int = 20):
         try:
             import av
         except ImportError:
@@ -115,7 +128,7 @@ class _Writer:
         for path in self.tmp:
             path.parent.mkdir(parents=True, exist_ok=True)
             container = av.open(str(path), mode="w", format="mp4")
-            stream = container.add_stream("libx264", rate=max(1, round(fps)))
+            stream = container.add_stream("libx264", rate=rate)
             stream.width = stream.height = size
             stream.pix_fmt = "yuv420p"
             stream.options = {"crf": str(crf), "preset": "veryfast"}
@@ -158,8 +171,8 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
 
     if buffer < 1:
         raise ConfigError(f"buffer must be >= 1 frame, got {buffer}")
-    if fps is not None and not fps > 0:
-        raise ConfigError(f"fps must be positive, got {fps}")
+    if fps is not None:
+        video_rate(fps)  # NaN, inf, <= 0 or absurd: refused before anything loads
     manifest = load_manifest(build)
     seqs = load_sequences(list(inputs or []), default_frames)
     if len(outputs) != len(seqs):
@@ -176,7 +189,7 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
     lo, hi = pipe.upscaler.output("upscaled").value_range or (0.0, 1.0)
     report = RenderReport(outputs, n, len(seqs), 0.0, 0.0, deadline_ms=1000 / fps if fps else None,
                           plan=None if chosen is None else chosen.reason, precision=precision, batch=batch)
-    writer = _Writer(outputs, video_fps, pipe.resolution)
+    writer = _Writer(outputs, video_rate(video_fps), pipe.resolution)
     frames_q: queue.Queue = queue.Queue(maxsize=buffer)
     failure: list[BaseException] = []
     start = time.perf_counter()

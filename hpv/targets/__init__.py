@@ -34,9 +34,11 @@ class Precision(str, Enum):
 class Tolerance(BaseModel):
     """Limits an artifact's outputs must hold against its PyTorch stage on held-out inputs."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # NaN or infinity refused: `nan` in a spec would otherwise pass or fail every artifact unseen.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
     min_psnr_db: float = Field(description="minimum PSNR of image outputs, over a state-carrying rollout")
-    max_abs_error: float | None = Field(None, description="maximum absolute error of any output; null: not checked")
+    max_abs_error: float | None = Field(
+        None, ge=0, description="maximum absolute error of any output; null: not checked")
 
 
 class Target(BaseModel):

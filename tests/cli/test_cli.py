@@ -31,6 +31,7 @@ def test_list_targets_and_stages():
     (["--target", "onnx-webgpu", "--precision", "int8"], "fp16"),
     (["--target", "onnx-cpu", "--pipeline", "fancy"], "unknown pipeline"),
     (["--target", "onnx-cpu", "--weights", "fire_gen"], "STAGE=PATH"),
+    (["--target", "onnx-cpu", "--weights", "refnier=gen.safetensors"], "Did you mean 'refiner'"),
 ])
 def test_bad_names_exit_2_with_the_valid_ones(tmp_path, args, expected):
     r = run(*args, "--out", str(tmp_path), "--small")

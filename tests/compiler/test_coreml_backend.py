@@ -176,3 +176,15 @@ def test_macos_results_become_a_valid_profile(built):
 def test_macos_check_refuses_to_run_off_macos(tmp_path, capsys):
     assert macos_check.main([str(tmp_path)]) == 2
     assert "needs macOS" in capsys.readouterr().err
+
+
+def test_macos_comparison_fails_nan_outputs():
+    """A NaN image on the Mac fails, whichever output it is in (min() of [50, nan] is 50)."""
+    from types import SimpleNamespace
+
+    outputs = [SimpleNamespace(name=n, role="image", value_range=(0.0, 1.0)) for n in ("a", "b")]
+    record = SimpleNamespace(outputs=outputs, verification=SimpleNamespace(tolerance=SimpleNamespace(min_psnr_db=30.0)))
+    want = [{"a": np.zeros(4, np.float32), "b": np.zeros(4, np.float32)}]
+    got = [{"a": np.full(4, 1e-3, np.float32), "b": np.full(4, np.nan, np.float32)}]
+    verdict = macos_check.compare(record, got, want)
+    assert not verdict["passed"] and np.isnan(verdict["psnr_db"])

@@ -38,3 +38,59 @@ def test_a_drifting_state_is_caught_in_the_second_half():
         verify(stage, drifting, samples, artifact="drift", checked_on="t", tolerance=Tolerance(min_psnr_db=between),
                inputs="r", batch=1)
     assert e.value.metric == "psnr_late_db" and "drifted" in str(e.value)
+
+
+def _gen_samples(stage, frames: int = 6):
+    itf = stage.interface()
+    kp = keypoints(default_sequence(frames, seed=1))
+    return [{"keypoints": kp[t:t + 1],
+             "h_in": np.zeros(itf.input("h_in").concrete_shape(1), np.float32)} for t in range(frames)]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 1e30])
+def test_broken_weights_fail_verification_instead_of_reading_200_db(value):
+    """Weights of NaN, inf or 1e30 make PyTorch's own outputs non-finite: an artifact that copies
+    them is not 'verified, PSNR 200 dB'."""
+    import torch
+
+    stage = build_stage("fire_gen", STAGES.get("fire_gen").small)
+    with torch.no_grad():
+        for p in stage.parameters():
+            p.fill_(value)
+    with pytest.raises(VerificationError) as e:
+        verify(stage, torch_runner(stage), _gen_samples(stage), artifact="gen.fp32.onnx", checked_on="t",
+               tolerance=Tolerance(min_psnr_db=60), inputs="r", batch=1)
+    assert e.value.metric == "non_finite_values" and e.value.artifact == "gen.fp32.onnx"
+    assert str(e.value).startswith("gen.fp32.onnx: verification failed") and "PyTorch stage" in str(e.value)
+
+
+def test_non_finite_artifact_outputs_fail_verification():
+    stage = build_stage("fire_gen", STAGES.get("fire_gen").small)
+    exact = torch_runner(stage)
+
+    def one_nan(feeds):
+        out = exact(feeds)
+        out["image"] = out["image"].copy()
+        out["image"].flat[0] = np.nan
+        return out
+
+    with pytest.raises(VerificationError, match="the artifact on t hold NaN or infinity \\(image: 6\\)") as e:
+        verify(stage, one_nan, _gen_samples(stage), artifact="gen.fp16.onnx", checked_on="t",
+               tolerance=Tolerance(min_psnr_db=0.0), inputs="r", batch=1)
+    assert e.value.metric == "non_finite_values" and e.value.measured == 6
+
+
+def test_a_nan_tolerance_fails_rather_than_disabling_the_check():
+    """Tolerance refuses NaN; one that got in anyway (model_construct) must not pass everything."""
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError, match="finite"):
+        Tolerance(min_psnr_db=float("nan"))
+    stage = build_stage("fire_gen", STAGES.get("fire_gen").small)
+    exact = torch_runner(stage)
+    for tolerance, metric in ((Tolerance.model_construct(min_psnr_db=float("nan"), max_abs_error=None), "psnr_db"),
+                              (Tolerance.model_construct(min_psnr_db=0.0, max_abs_error=float("nan")), "max_abs_error")):
+        with pytest.raises(VerificationError) as e:
+            verify(stage, exact, _gen_samples(stage), artifact="a", checked_on="t", tolerance=tolerance,
+                   inputs="r", batch=1)
+        assert e.value.metric == metric

@@ -127,3 +127,20 @@ def test_non_holistic_layout_lists_expected_components():
         read_pose(pose_bytes(pose))
     with pytest.raises(PoseFileError, match="not a MediaPipe Holistic layout"):
         load_sequence(pose)
+
+
+@pytest.mark.parametrize("fps", [float("nan"), float("inf"), 0.0, -25.0, 1e6])
+def test_a_header_fps_that_no_video_can_have_is_refused(tmp_path, fps):
+    pose = synthetic_pose(2)
+    path = tmp_path / "bad-fps.pose"
+    path.write_bytes(pose_bytes(_pose(pose.body.data.data, pose.body.confidence, fps=fps)))
+    for read in (read_pose, load_sequence):
+        with pytest.raises(PoseFileError, match="bad-fps.pose: the header's fps must be positive, between 0.001 and 1000"):
+            read(path)
+
+
+@pytest.mark.parametrize("fps", [0.5, 29.97, 1000.0])
+def test_fractional_and_high_header_fps_are_kept(fps):
+    pose = synthetic_pose(2)
+    seq = load_sequence(pose_bytes(_pose(pose.body.data.data, pose.body.confidence, fps=fps)))
+    assert seq.fps == pytest.approx(fps, rel=1e-6)

@@ -3,6 +3,8 @@ exits 2 with a message."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -249,6 +251,26 @@ def test_unreadable_or_invalid_files_exit_2(tmp_path, base, content, message):
         r = CliRunner().invoke(compare_command, args)
         assert r.exit_code == 2, r.output
         assert message in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("garbage", [lambda x: float("nan"), lambda x: -x])
+def test_nan_or_negative_samples_are_refused_not_passed(base, tmp_path, garbage):
+    """All-NaN samples compared as '0 regressions' and negative ones as improvements."""
+    slower = remeasure(base, scale=2.0, seed=1)
+    d = slower.devices[0]
+    a = d.artifacts[0]
+    bad_latency = a.latency.model_copy(update={"samples_ms": [garbage(x) for x in a.latency.samples_ms]})
+    bad = slower.model_copy(update={"devices": [d.model_copy(update={
+        "artifacts": [a.model_copy(update={"latency": bad_latency}), *d.artifacts[1:]]}), *slower.devices[1:]]})
+    with pytest.raises(ProfileError, match=f"the current profile: {a.artifact} b1 on phone-a .*latency.samples_ms.0"):
+        compare(base, bad, 10.0)
+    # Through the CLI the file's own NaN tokens are refused on read, naming the file and the field.
+    good, cur = tmp_path / "base.json", tmp_path / "cur.json"
+    write_profile(good, base)
+    cur.write_text(json.dumps(bad.model_dump(mode="python")))
+    r = CliRunner().invoke(compare_command, [str(good), str(cur)])
+    assert r.exit_code == 2, r.output
+    assert "cur.json is invalid" in flat(r.output) and "samples_ms.0" in r.output and "Traceback" not in r.output
 
 
 def test_a_configuration_listed_twice_is_an_error(base):

@@ -50,3 +50,31 @@ def test_expected_psnr_adds_the_errors():
     assert expected_psnr(24.0, None) == 24.0
     assert expected_psnr(24.0, 24.0) == pytest.approx(24.0 - 3.0103, abs=1e-3)
     assert 23.85 < expected_psnr(24.0, 40.0) < 24.0  # a compression error 16 dB below costs ~0.1 dB
+
+
+def _set(data: dict, path: str, value) -> None:
+    *parents, last = path.split(".")
+    for key in parents:
+        data = data[int(key)] if key.isdigit() else data[key]
+    data[int(last) if last.isdigit() else last] = value
+
+
+@pytest.mark.parametrize("path, value, message", [
+    ("devices.0.artifacts.0.latency.samples_ms.3", float("nan"), "finite number"),
+    ("devices.0.artifacts.0.latency.p99_ms", float("inf"), "finite number"),
+    ("devices.0.artifacts.0.latency.samples_ms.0", -2.5, "greater than or equal to 0"),
+    ("devices.0.artifacts.0.latency.samples_ms.0", 1e12, "less than or equal to 3600000"),
+    ("devices.0.pipelines.0.quality.psnr_db", float("nan"), "finite number"),
+    ("devices.0.pipelines.0.quality.ssim", 2.0, "less than or equal to 1"),
+    ("devices.0.artifacts.0.verification_psnr_db", float("-inf"), "finite number"),
+])
+def test_garbage_figures_are_refused_on_read_naming_file_and_field(tmp_path, path, value, message):
+    """NaN, infinite, negative or absurd figures (as JSON's NaN / Infinity tokens) never load."""
+    data = factory.profile().model_dump(mode="json")
+    _set(data, path, value)
+    bad = tmp_path / "garbage.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ProfileError) as e:
+        load_profile(bad)
+    text = " ".join(str(e.value).split())
+    assert str(bad) in text and path in text and message in text

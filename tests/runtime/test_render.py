@@ -98,3 +98,38 @@ def test_batches_sequences_when_the_profile_says_it_pays(small_build, pose_file,
     assert len(report["k_per_frame"]) == 16  # one call per frame for both sequences
     first, second = (read_video(v)[0] for v in sorted((tmp_path / "videos").glob("*.mp4")))
     assert len(first) == len(second) == 16 and np.abs(first.astype(int) - second).mean() < 1.0
+
+
+@pytest.mark.parametrize("fps, rate", [(0.5, "1/2"), (29.97, "2997/100"), (float(np.float32(30000 / 1001)), "30000/1001"),
+                                       (25.0, "25"), (1000.0, "1000")])
+def test_video_rate_is_the_exact_rational(fps, rate):
+    from fractions import Fraction
+
+    from hpv.runtime.render import video_rate
+
+    assert video_rate(fps) == Fraction(rate)
+
+
+@pytest.mark.parametrize("fps", [float("nan"), float("inf"), 1e300, 0.0, -1.0, 1001.0])
+def test_fps_no_video_can_have_is_a_config_error_before_anything_loads(tmp_path, fps):
+    from hpv.errors import ConfigError
+    from hpv.runtime.render import render_video
+
+    with pytest.raises(ConfigError, match="fps must be positive, between 0.001 and 1000"):
+        render_video(tmp_path / "no-build", [tmp_path / "x.mp4"], fps=fps)
+    run = _render("-o", tmp_path / "x.mp4", "--artifacts", tmp_path / "no-build", "--fps", repr(fps))
+    assert run.exit_code == 2 and "between 0.001 and 1000" in run.output and "Traceback" not in run.output
+
+
+@pytest.mark.parametrize("fps", [0.5, 29.97])
+def test_videos_keep_a_fractional_frame_rate(tmp_path, fps):
+    """0.5 fps was written as 1 fps and 29.97 as 30 (`max(1, round(fps))`)."""
+    from hpv.runtime.render import _Writer, video_rate
+
+    out = tmp_path / "v.mp4"
+    writer = _Writer([out], video_rate(fps), 32)
+    for i in range(4):
+        writer.write(np.full((1, 32, 32, 3), 40 * i, np.uint8))
+    writer.close(keep=True)
+    frames, read_fps = read_video(out)
+    assert len(frames) == 4 and read_fps == pytest.approx(fps)

@@ -2,7 +2,7 @@
 import pydantic
 import pytest
 
-from hpv.errors import TargetSpecError, UnknownNameError
+from hpv.errors import ConfigError, TargetSpecError, UnknownNameError
 from hpv.targets import SCHEMA_PATH, Precision, all_targets, get_target, load_target_file, target_json_schema
 
 TARGETS = sorted(all_targets())
@@ -45,11 +45,16 @@ def test_committed_schema_is_current():
     (lambda s: s.replace('name = "onnx-cpu"', 'name = "elsewhere"'), "must be elsewhere.toml"),
     (lambda s: s.replace('schema_version = 1', 'schema_version = 99'), "schema_version"),
     (lambda s: s + "\n[[[", "target spec"),
+    (lambda s: s.replace("min_psnr_db = 60.0", "min_psnr_db = nan"), "tolerance.fp32.min_psnr_db"),
+    (lambda s: s.replace("min_psnr_db = 22.0", "min_psnr_db = -inf"), "tolerance.int8.min_psnr_db"),
+    (lambda s: s.replace("max_abs_error = 1e-3", "max_abs_error = nan"), "tolerance.fp32.max_abs_error"),
+    (lambda s: s.replace("max_abs_error = 1e-3", "max_abs_error = -1.0"), "tolerance.fp32.max_abs_error"),
 ])
 def test_bad_spec_files_are_typed_errors(tmp_path, edit, message):
     from hpv.targets import SPEC_DIR
 
     bad = tmp_path / "onnx-cpu.toml"
     bad.write_text(edit((SPEC_DIR / "onnx-cpu.toml").read_text()))
-    with pytest.raises(TargetSpecError, match=message):
+    with pytest.raises(TargetSpecError, match=message) as e:
         load_target_file(bad)
+    assert isinstance(e.value, ConfigError)  # the CLI's exit 2, like any bad option

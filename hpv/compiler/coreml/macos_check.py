@@ -52,9 +52,9 @@ def compare(record: ArtifactRecord, got: list[dict[str, np.ndarray]], want: list
         g = np.concatenate([f[out.name].reshape(-1) for f in got])
         w = np.concatenate([f[out.name].reshape(-1) for f in want])
         scores[out.name] = psnr(g, w, hi - lo)
-    worst = min(scores.values())
+    worst = float(np.min(list(scores.values())))  # NaN (a NaN output) propagates: min() would drop it
     tolerance = record.verification.tolerance.min_psnr_db
-    return {"psnr_db": worst, "per_output": scores, "tolerance_db": tolerance, "passed": worst >= tolerance}
+    return {"psnr_db": worst, "per_output": scores, "tolerance_db": tolerance, "passed": bool(worst >= tolerance)}
 
 
 def predict_rollout(model, record: ArtifactRecord, data: CheckData) -> tuple[list[dict], list[float]]:
