@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -37,6 +38,14 @@ def path_bytes(path: str | Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
+def _refused_content(error: pickle.UnpicklingError) -> str:
+    """What torch's weights-only unpickler objected to ("Unsupported global: GLOBAL builtins.print"),
+    without the advice around it: torch's message says to re-run with weights_only=False or to
+    allowlist the global, which is how a pickle runs its code."""
+    found = re.search(r"WeightsUnpickler error:\s*(.+?)(?: was not an allowed global|\. Please use|\n|$)", str(error))
+    return found.group(1).strip().rstrip(".") if found else "content the weights-only loader does not accept"
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
@@ -52,10 +61,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsupported content"
         raise CheckpointError(
-            f"checkpoint {path} holds objects other than tensors and was refused "
-            f"(weights_only loading: {first}). Re-save it as a plain state_dict or as safetensors."
+            f"checkpoint {path} holds objects other than tensors ({_refused_content(e)}) and was refused: "
+            f"only tensors are loaded, never code. Re-save it as a plain state_dict or as safetensors."
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as e:
         raise CheckpointError(f"checkpoint {path} is corrupt or not a PyTorch file: {e}") from None

@@ -120,9 +120,13 @@ def test_pickle_carrying_code_is_refused_and_not_run(stage, tmp_path, monkeypatc
     path = tmp_path / "evil.pt"
     with open(path, "wb") as f:
         pickle.dump({"stem.0.weight": _Payload()}, f)
-    with pytest.raises(CheckpointError, match="refused"):
+    with pytest.raises(CheckpointError, match="refused") as e:
         load_weights(stage, path)
     assert not (tmp_path / "pwned-by-checkpoint").exists()
+    # Says what was refused, never torch's hint to load it anyway (weights_only=False, an allowlist).
+    assert "(Unsupported operand" in str(e.value)  # what the loader objected to
+    assert "weights_only" not in str(e.value) and "safe_globals" not in str(e.value)
+    assert "trust" not in str(e.value) and "\x1b" not in str(e.value)
 
 
 @pytest.mark.parametrize("content", [b"", b"garbage" * 10, b"PK\x03\x04truncated zip"])
