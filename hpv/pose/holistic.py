@@ -76,15 +76,6 @@ BODY_COLOR = (255, 0, 0)
 FACE_COLOR = (128, 0, 0)
 HAND_COLORS = tuple(tuple(c) for c in hand_colors)  # OpenPose rainbow; some channels exceed 255
 
-# name -> accepted point counts; POSE_WORLD_LANDMARKS is optional (reduce_holistic drops it)
-REQUIRED_COMPONENTS = {
-    "POSE_LANDMARKS": (len(POSE_POINTS),),
-    "FACE_LANDMARKS": (FACE_NUM_POINTS, FACE_NUM_POINTS + 10),
-    "LEFT_HAND_LANDMARKS": (len(HAND_POINTS),),
-    "RIGHT_HAND_LANDMARKS": (len(HAND_POINTS),),
-}
-
-
 def holistic_header(width: int, height: int, point_format: str = "XYZC") -> PoseHeader:
     """A full 576-point holistic header. Face limbs are the contours: mediapipe's tesselation is not
     vendored here, and the contours are all that survives `reduce_holistic` anyway."""
@@ -104,20 +95,3 @@ def holistic_header(width: int, height: int, point_format: str = "XYZC") -> Pose
             component("POSE_WORLD_LANDMARKS", POSE_POINTS, POSE_LIMBS, [BODY_COLOR]),
         ],
     )
-
-
-def holistic_problem(header: PoseHeader) -> str | None:
-    """Why `header` is not a holistic layout that `reduce_holistic` can handle, or None if it is."""
-    found = {c.name: c for c in header.components}
-    expected = ", ".join(f"{n} ({' or '.join(map(str, k))} points)" for n, k in REQUIRED_COMPONENTS.items())
-    for name, counts in REQUIRED_COMPONENTS.items():
-        if name not in found or len(found[name].points) not in counts:
-            have = ", ".join(f"{c.name} ({len(c.points)})" for c in header.components) or "none"
-            return f"not a MediaPipe Holistic layout: expected {expected}; found {have}"
-    missing = [p for p in ("LEFT_SHOULDER", "RIGHT_SHOULDER") if p not in found["POSE_LANDMARKS"].points]
-    missing += [str(p) for p in FACE_CONTOUR_POINTS if str(p) not in found["FACE_LANDMARKS"].points]
-    if missing:
-        return f"holistic layout lacks points {missing[:8]} needed to reduce it"
-    if header.num_dims() < 2:
-        return f"points need at least X and Y; formats are {[c.format for c in header.components]}"
-    return None

@@ -27,12 +27,14 @@ def fps_problem(fps: float, what: str = "fps") -> str | None:
 @dataclass(frozen=True, eq=False)
 class PoseSequence:
     """`points` [T, N, 3] float32: x, y in the 512x512 frame, z on the same scale (larger = further;
-    only its order matters). `confidence` [T, N] float32; 0 marks a missing point."""
+    only its order matters). `confidence` [T, N] float32; 0 marks a missing point. `notes`: what the
+    reader changed or could not map (points an input layout lacks, a turn upright), for a user to see."""
 
     points: np.ndarray
     confidence: np.ndarray
     fps: float
     layout: PoseLayout
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self):
         t, n = self.confidence.shape if self.confidence.ndim == 2 else (None, None)
@@ -56,4 +58,4 @@ class PoseSequence:
     def frames(self, start: int, stop: int | None = None) -> PoseSequence:
         """Frames [start, stop), as a view."""
         s = slice(start, stop)
-        return PoseSequence(self.points[s], self.confidence[s], self.fps, self.layout)
+        return PoseSequence(self.points[s], self.confidence[s], self.fps, self.layout, self.notes)
