@@ -137,12 +137,15 @@ def write_strip(path: Path, cases: list[EvalCase], picks, columns: list[tuple[st
 
 
 def write_table(rows: list[PipelineQuality], source: str) -> None:
+    """The scored pipelines' entries of the shipped quality table; other pipelines' entries stay."""
     from hpv.atomic import write_text
     from hpv.profiles.quality import QUALITY_TABLE
 
-    table: dict = {}
+    table: dict = json.loads(QUALITY_TABLE.read_text()) if QUALITY_TABLE.is_file() else {}
+    for name in {r.pipeline for r in rows}:
+        table[name] = {"source": source, "steps": {}}
     for r in rows:
-        entry = table.setdefault(r.pipeline, {"source": source, "steps": {}})
+        entry = table[r.pipeline]
         j = r.to_json()
         entry["steps"][str(r.steps)] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in j.items()
                                         if k not in ("pipeline", "steps", "frames")}
