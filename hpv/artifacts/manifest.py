@@ -3,12 +3,14 @@ are refused), with a JSON Schema file beside this module for other languages."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hpv.errors import ManifestError
+from hpv.targets import MAX_BATCH
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_PATH = Path(__file__).parent / "manifest.schema.json"
@@ -30,13 +32,22 @@ class QuantRecord(_Strict):
 
 
 class TensorRecord(_Strict):
-    name: str
-    shape: list[int | str] = Field(description='dimensions; "batch" where the batch size is free')
+    name: str = Field(min_length=1)
+    shape: list[Annotated[int, Field(ge=1)] | str] = Field(
+        min_length=1, description='dimensions (each >= 1); "batch" where the batch size is free')
     dtype: str
     layout: str = Field(description="NCHW or NHWC for images, NC for vectors")
     value_range: tuple[float, float] | None = Field(description="nominal real range; null if unbounded")
     role: Literal["pose", "keypoints", "fields", "image", "previous_frame", "step", "state"]
     quantization: QuantRecord | None = Field(None, description="for integer tensors")
+
+    @field_validator("value_range")
+    @classmethod
+    def _range(cls, v):
+        # Images are scaled by 1 / (hi - lo): an empty or infinite range would make every pixel NaN.
+        if v is not None and not (math.isfinite(v[0]) and math.isfinite(v[1]) and v[0] < v[1]):
+            raise ValueError(f"value_range {list(v)}: write [low, high] with finite low < high, or null")
+        return v
 
 
 class StateRecord(_Strict):
@@ -81,7 +92,8 @@ class ArtifactRecord(_Strict):
     params: dict[str, int | float | str]
     format: str
     precision: str
-    batch: int | Literal["dynamic"]
+    batch: Annotated[int, Field(ge=1, le=MAX_BATCH)] | Literal["dynamic"] = Field(
+        description=f"frames per call: 1..{MAX_BATCH}, or dynamic")
     # Relative, inside the build folder: no leading "/", no segment starting with "." (so no "..").
     path: str = Field(pattern=RELATIVE_PATH, description="relative to the manifest's folder (a folder for .mlpackage)")
     bytes: int = Field(ge=1)
@@ -105,7 +117,7 @@ class Manifest(_Strict):
     generator: str = Field(description="tool and version that wrote this manifest")
     tool_versions: dict[str, str]
     calibration: str = Field(description="where the calibration poses came from")
-    artifacts: list[ArtifactRecord]
+    artifacts: list[ArtifactRecord] = Field(min_length=1)
 
 
 def manifest_json_schema() -> dict:
@@ -132,21 +144,40 @@ def load_manifest(folder: str | Path, *, check_files: bool = True) -> Manifest:
     from hpv.stages.checkpoint import path_bytes, sha256_file
 
     folder = Path(folder)
-    path = folder / MANIFEST_NAME if folder.is_dir() else folder
+    path = folder / MANIFEST_NAME if folder.is_dir() and folder.name != MANIFEST_NAME else folder
     folder = path.parent
+    if path.is_dir():
+        raise ManifestError(f"{path} is a folder, not a manifest file: remove it and rebuild with "
+                            f"`hpv-compile --target ...`")
     try:
         manifest = Manifest.model_validate_json(path.read_bytes())
     except FileNotFoundError:
         raise ManifestError(f"no manifest at {path}: build one with `hpv-compile --target ...`") from None
+    except OSError as e:
+        raise ManifestError(f"cannot read manifest {path}: {e.strerror or e}") from None
     except ValidationError as e:
         raise ManifestError(f"manifest {path} is invalid:\n{e}") from None
     if check_files:
-        for a in manifest.artifacts:
+        inside = folder.resolve()
+        for i, a in enumerate(manifest.artifacts):
             for rel, size, sha in [(a.path, a.bytes, a.sha256)] + (
                     [(a.check_data.path, a.check_data.bytes, a.check_data.sha256)] if a.check_data else []):
                 f = folder / rel
                 if not f.exists():
                     raise ManifestError(f"manifest {path} lists {rel}, which is missing")
+                outside = _outside(f, inside)
+                if outside is not None:
+                    raise ManifestError(f"manifest {path}: artifacts[{i}] {rel} is a link to {outside}, outside the "
+                                        f"build folder; copy the file into {folder} instead of linking it")
                 if path_bytes(f) != size or sha256_file(f) != sha:
                     raise ManifestError(f"manifest {path}: {rel} does not match its recorded size/sha256")
     return manifest
+
+
+def _outside(path: Path, folder: Path) -> Path | None:
+    """Where `path` (or, for a folder artifact, a file in it) really lies, if not inside `folder`."""
+    for p in [path, *(path.rglob("*") if path.is_dir() else [])]:
+        real = p.resolve()
+        if not real.is_relative_to(folder):
+            return real
+    return None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import signal
 import sys
+import threading
 
 import click
 from rich.console import Console
@@ -14,8 +17,38 @@ from hpv.errors import HpvError
 console = Console(stderr=True)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C so that cleanup (`finally`) runs; exit 143."""
+
+    exit_code = 128 + signal.SIGTERM
+
+
+@contextlib.contextmanager
+def interruptible():
+    """SIGTERM and SIGINT become exceptions in the main thread while the block runs: a command
+    cleans up (partial files, staging folders, worker threads) and exits 143 / 130 instead of dying
+    with its files half-written. A signal the caller ignores (nohup, a background job) stays ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(_signum, _frame):
+        raise Terminated()
+
+    previous = {}
+    for signum, handler in ((signal.SIGTERM, terminate), (signal.SIGINT, signal.default_int_handler)):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def handle_errors(fn):
-    """Turn HpvError into `error: ...` on stderr and exit 2; Ctrl-C into exit 130."""
+    """Turn HpvError into `error: ...` on stderr and exit 2; Ctrl-C into exit 130, SIGTERM (under
+    `interruptible`) into 143."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -26,9 +59,9 @@ def handle_errors(fn):
             # brackets that rich markup would eat or choke on.
             console.print(Text.assemble(("error: ", "bold red"), str(e)), highlight=False, soft_wrap=True)
             sys.exit(e.exit_code)
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted[/]")
-            sys.exit(130)
+        except KeyboardInterrupt as e:
+            console.print("[yellow]terminated[/]" if isinstance(e, Terminated) else "[yellow]interrupted[/]")
+            sys.exit(getattr(e, "exit_code", 130))
 
     return wrapper
 

@@ -8,7 +8,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hpv.cli.common import console, handle_errors, parse_assignments
+from hpv.cli.common import console, handle_errors, interruptible, parse_assignments
 
 
 def _list_targets() -> None:
@@ -81,7 +81,8 @@ def compile_command(target, stages, precisions, out, pipeline, pose, weights, sm
                              small=small)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
+    # SIGTERM like Ctrl-C: the staging folder is removed and the command exits 143.
+    with interruptible(), Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task(f"hpv-compile {target}", total=None)
 
         def progress(message: str, advance: int = 0) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from hpv.cli.common import console, handle_errors
+from hpv.targets import MAX_BATCH
 
 
 @click.command(name="profile", context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,7 +23,8 @@ from hpv.cli.common import console, handle_errors
 @click.option("--warmup", type=click.IntRange(0), default=5, show_default=True, help="untimed runs first")
 @click.option("--rounds", type=click.IntRange(1), default=20, show_default=True,
               help="local: split the runs into rounds, each after a fresh load (compare reads round to round noise)")
-@click.option("--batch", "batches", type=click.IntRange(1), multiple=True, help="batch sizes for dynamic-batch artifacts (default 1)")
+@click.option("--batch", "batches", type=click.IntRange(1, MAX_BATCH), multiple=True,
+              help="batch sizes for dynamic-batch artifacts (default 1)")
 @click.option("--pipeline-runs", type=click.IntRange(1), default=20, show_default=True,
               help="timed frames per pipeline configuration (local)")
 @click.option("--no-pipelines", is_flag=True, help="time artifacts only, not whole frames")

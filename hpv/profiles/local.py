@@ -128,13 +128,12 @@ class _Loaded:
     inner: int = 1  # calls per timed sample
 
 
-def _load(build: Path, target, record: ArtifactRecord, batch: int, warmup: int) -> _Loaded:
-    """Load one artifact, run it once (first inference) and `warmup` times; peak RSS over that."""
-    from hpv.compiler.backends import get_backend
-
+def _load(build, record: ArtifactRecord, batch: int, warmup: int) -> _Loaded:
+    """Load one artifact of a checked build (hpv.runtime.build.Build), run it once (first
+    inference) and `warmup` times; peak RSS over that."""
     _reset_peak_rss()
     start = time.perf_counter()
-    run = get_backend(record.format).runner(build / record.path, target, None)
+    run = build.runner(record)
     load_ms = (time.perf_counter() - start) * 1e3
     feeds = _feeds(record, batch, np.random.default_rng(0))
     first_ms = _timed(lambda: run(feeds)) * 1e3
@@ -155,7 +154,7 @@ def _artifact_profile(a: _Loaded, warmup: int, peak_gmacs: float | None, target,
         delegate=DelegateRecord(name=target.compute_units[0]), verification_psnr_db=a.record.verification.psnr_db)
 
 
-def profile_artifacts(builds: list[tuple[Path, Manifest]], *, runs: int, warmup: int, batches: tuple[int, ...],
+def profile_artifacts(builds: list, *, runs: int, warmup: int, batches: tuple[int, ...],
                       rounds: int, peak_gmacs: float | None, progress: Progress | None = None
                       ) -> list[list[ArtifactProfile]]:
     """Every artifact of every build at every batch size, timed in turns over `rounds` rounds: in
@@ -164,13 +163,15 @@ def profile_artifacts(builds: list[tuple[Path, Manifest]], *, runs: int, warmup:
     alike, and no single session's luck (where its memory and threads landed) decides a figure.
     Runs of the same build minutes apart differ by up to 25% on this project's machine; builds
     measured in the same rounds are compared round by round (`hpv compare` pairs them), which
-    cancels that drift."""
-    from hpv.targets import get_target
+    cancels that drift. `builds`: checked builds (hpv.runtime.build.load_build), or (folder,
+    manifest) pairs, checked here."""
+    from hpv.runtime.build import Build, load_build
 
     log = progress or (lambda *_a, **_k: None)
-    targets = [get_target(manifest.target) for _, manifest in builds]
-    configs = [[(r, b) for r in manifest.artifacts for b in ([r.batch] if r.batch != "dynamic" else batches)]
-               for _, manifest in builds]
+    builds = [b if isinstance(b, Build) else load_build(*b) for b in builds]
+    targets = [b.target for b in builds]
+    configs = [[(r, b) for r in build.manifest.artifacts for b in ([r.batch] if r.batch != "dynamic" else batches)]
+               for build in builds]
     # Turn order: artifact by artifact, each build's copy of it in a row.
     order = sorted(((j, n) for n, cs in enumerate(configs) for j in range(len(cs))),
                    key=lambda jn: ((configs[jn[1]][jn[0]][0].path, configs[jn[1]][jn[0]][1]), jn[1]))
@@ -178,8 +179,8 @@ def profile_artifacts(builds: list[tuple[Path, Manifest]], *, runs: int, warmup:
     per_round = math.ceil(runs / rounds)  # equal blocks: compare reads them as rounds
     for i in range(rounds):
         for j, n in order:
-            (build, _), (record, batch) = builds[n], configs[n][j]
-            a = _load(build, targets[n], record, batch, warmup if i == 0 else 1)
+            build, (record, batch) = builds[n], configs[n][j]
+            a = _load(build, record, batch, warmup if i == 0 else 1)
             if i == 0:  # load time, first inference and memory from the first load
                 first[n, j] = a
                 # calls shorter than MIN_SAMPLE_MS are timed in groups, as timeit does
@@ -196,20 +197,24 @@ def profile_artifacts(builds: list[tuple[Path, Manifest]], *, runs: int, warmup:
     return out
 
 
-def profile_pipelines(build: Path, manifest: Manifest, *, batches: list[int], runs: int, warmup: int,
+def profile_pipelines(build, manifest: Manifest | None = None, *, batches: list[int], runs: int, warmup: int,
                       progress: Progress | None = None) -> list[PipelineProfile]:
-    """Every precision x batch x k of the build's pipeline, k timed in turns within each round."""
+    """Every precision x batch x k of the build's pipeline (a checked hpv.runtime.build.Build, or
+    a folder), k timed in turns within each round."""
     from hpv.calibration import HELDOUT_SEED, PoseSource
     from hpv.profiles.quality import load_quality_table, quality_record
+    from hpv.runtime.build import Build, load_build
     from hpv.runtime.pipeline import CompiledPipeline, batches as build_batches, precisions
 
     log = progress or (lambda *_a, **_k: None)
+    build = build if isinstance(build, Build) else load_build(build, manifest)
+    manifest = build.manifest
     fixed = [b for b in build_batches(manifest) if b != "dynamic"]
     table = load_quality_table()
     out = []
     for precision in precisions(manifest):
         for batch in (fixed or batches):
-            pipe = CompiledPipeline(build, precision, batch, manifest)
+            pipe = CompiledPipeline(build, precision, batch)
             frames = 8
             poses = PoseSource(seed=HELDOUT_SEED, frames=frames * batch).rendered(pipe.conditioning_keys)
             pose_at = [{r: p[t * batch:(t + 1) * batch] for r, p in poses.items()} for t in range(frames)]
@@ -247,31 +252,33 @@ def profile_local_builds(builds: list[str | Path], *, runs: int = 60, warmup: in
     profiles share a `pairing` id, and `hpv compare` compares them round by round."""
     import uuid
 
-    from hpv.runtime.pipeline import RUNNABLE
+    from hpv.runtime.build import RUNNABLE, load_build
     from hpv.stages.checkpoint import sha256_file
+    from hpv.targets import MAX_BATCH
 
     log = progress or (lambda *_a, **_k: None)
-    builds = [Path(b) for b in builds]
-    if any(b < 1 for b in batches):
-        raise ConfigError(f"batch sizes must be >= 1, got {list(batches)}")
+    if any(not 1 <= b <= MAX_BATCH for b in batches):
+        raise ConfigError(f"batch sizes must be 1..{MAX_BATCH}, got {list(batches)}")
     manifests = [load_manifest(b) for b in builds]
     for build, manifest in zip(builds, manifests):
         if not any(a.format in RUNNABLE for a in manifest.artifacts):
-            raise ConfigError(f"{build} holds {manifest.artifacts[0].format if manifest.artifacts else 'no'} "
-                              f"artifacts; --device local runs {', '.join(RUNNABLE)} (Core ML: the macOS job; "
-                              f"phones: --device adb)")
+            raise ConfigError(f"{build} holds {manifest.artifacts[0].format} artifacts; --device local runs "
+                              f"{', '.join(RUNNABLE)} (Core ML: the macOS job; phones: --device adb)")
+    # Each build loaded and checked against its artifacts' signatures once, before any timing.
+    loaded = [load_build(b, m) for b, m in zip(builds, manifests)]
+    builds = [b.folder for b in loaded]
     peak = peak_gmacs or measure_peak_gmacs()
     log(f"fp32 GEMM peak of this machine: {peak:.1f} GMAC/s")
     rounds = min(rounds, runs)
-    artifacts = profile_artifacts(list(zip(builds, manifests)), runs=runs, warmup=warmup, batches=batches,
+    artifacts = profile_artifacts(loaded, runs=runs, warmup=warmup, batches=batches,
                                   rounds=rounds, peak_gmacs=peak, progress=log)
     identity = local_identity(peak)
     if device_id:
         identity = identity.model_copy(update={"id": device_id})
     pairing = uuid.uuid4().hex if len(builds) > 1 else None
     out = []
-    for build, manifest, arts in zip(builds, manifests, artifacts):
-        pipes = profile_pipelines(build, manifest, batches=list(batches), runs=pipeline_runs, warmup=2,
+    for build, manifest, arts, checked in zip(builds, manifests, artifacts, loaded):
+        pipes = profile_pipelines(checked, batches=list(batches), runs=pipeline_runs, warmup=2,
                                   progress=log) if pipelines and manifest.pipeline else []
         out.append(DeviceProfile(
             device=identity, target=manifest.target, manifest_sha256=sha256_file(build / MANIFEST_NAME),

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from hpv.artifacts.manifest import ArtifactRecord, Manifest, load_manifest
+from hpv.artifacts.manifest import ArtifactRecord, Manifest
 from hpv.errors import ConfigError, ManifestError, UnknownNameError
 from hpv.pipelines import PIPELINES, Pipeline
+from hpv.runtime.build import RUNNABLE, Build, load_build
 
-RUNNABLE = ("onnx", "tflite")  # formats with a runtime on this machine
+__all__ = ["RUNNABLE", "CompiledPipeline", "StageRunner", "batches", "pick_artifact", "precisions"]
 
 
 def _rescale(x: np.ndarray, src: tuple[float, float] | None, dst: tuple[float, float] | None) -> np.ndarray:
@@ -36,10 +37,18 @@ class StageRunner:
     run: object  # feeds -> outputs, NCHW float (hpv.compiler.verify.Runner)
 
     def input(self, name: str):
-        return next(t for t in self.record.inputs if t.name == name)
+        return self._tensor("inputs", name)
 
     def output(self, name: str):
-        return next(t for t in self.record.outputs if t.name == name)
+        return self._tensor("outputs", name)
+
+    def _tensor(self, kind: str, name: str):
+        tensors = getattr(self.record, kind)
+        found = next((t for t in tensors if t.name == name), None)
+        if found is None:
+            raise ManifestError(f"{self.record.path}: the {self.record.stage} stage needs {kind[:-1]} {name!r}; "
+                                f"its {kind} are {[t.name for t in tensors]}. Rebuild the build with hpv-compile")
+        return found
 
 
 def pick_artifact(manifest: Manifest, stage: str, precision: str, batch: int) -> ArtifactRecord:
@@ -69,19 +78,12 @@ def batches(manifest: Manifest) -> list[int | str]:
 class CompiledPipeline:
     """One build's generator, refiner and upscaler at one precision and batch size."""
 
-    def __init__(self, build: str | Path, precision: str, batch: int = 1, manifest: Manifest | None = None):
-        from hpv.compiler.backends import get_backend
-        from hpv.targets import get_target
-
-        self.build = Path(build)
-        self.manifest = manifest or load_manifest(self.build)
-        if self.manifest.artifacts and self.manifest.artifacts[0].format not in RUNNABLE:
-            raise ConfigError(f"{self.build}: {self.manifest.artifacts[0].format} artifacts cannot run on this "
-                              f"machine; build for {', '.join(RUNNABLE)} targets (Core ML runs in the macOS job)")
+    def __init__(self, build: str | Path | Build, precision: str, batch: int = 1, manifest: Manifest | None = None):
+        # Loaded and checked against the artifacts' own signatures once: pass a Build to reuse it.
+        self.loaded = build if isinstance(build, Build) else load_build(build, manifest)
+        self.build, self.manifest = self.loaded.folder, self.loaded.manifest
         self.pipeline: Pipeline = PIPELINES.get(self.manifest.pipeline)
         self.precision, self.batch = precision, batch
-        target = get_target(self.manifest.target)
-        backend = get_backend(target.format)
         names = {a.stage for a in self.manifest.artifacts}
         missing = [r.stage for r in self.pipeline.stages if r.stage not in names]
         if missing:
@@ -89,13 +91,27 @@ class CompiledPipeline:
 
         def load(stage: str) -> StageRunner:
             record = pick_artifact(self.manifest, stage, precision, batch)
-            return StageRunner(record, backend.runner(self.build / record.path, target, None))
+            return StageRunner(record, self.loaded.runner(record))
 
         self.generator = load(self.pipeline.generator.stage)
         self.refiner = load(self.pipeline.refiner.stage) if self.pipeline.refiner else None
         self.upscaler = load(self.pipeline.upscaler.stage)
         self.max_steps = self.pipeline.max_steps
+        self._require()
         self.reset()
+
+    def _require(self) -> None:
+        """The tensors `frame` passes between stages, present before the first frame runs."""
+        self.generator.output("image")
+        self.upscaler.input("image")
+        self.upscaler.output("upscaled")
+        if self.refiner is not None:
+            for name in ("estimate", "previous", "step"):
+                self.refiner.input(name)
+            self.refiner.output("refined")
+        for s in self.generator.record.state:
+            self.generator.input(s.input)
+            self.generator.output(s.output)
 
     def _pose_input(self, runner: StageRunner):
         """(name, conditioning key) of a stage's pose input, or None."""

@@ -114,6 +114,34 @@ def choose(manifest, profile, device_id: str | None, fps: float | None, sequence
     return chosen, chosen.config.precision, chosen.config.steps, chosen.config.batch
 
 
+def check_outputs(outputs: list[Path]) -> None:
+    """Refuse, before anything loads or renders, an output that could not be written at the end:
+    an existing folder, a parent that is a file, or a folder this user may not write in."""
+    for out in map(Path, outputs):
+        if out.is_dir():
+            raise ConfigError(f"{out} is an existing folder: give -o the MP4 to write, like {out / 'out.mp4'}")
+        parent = next(p for p in (out.parent, *out.parent.parents) if p.exists() or p == p.parent)
+        if not parent.is_dir():
+            raise ConfigError(f"cannot write {out}: {parent} is a file, not a folder; choose another -o")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise ConfigError(f"cannot write {out}: no permission to write in {parent}; choose another -o")
+
+
+def _stop(producer: threading.Thread, stop: threading.Event, frames_q: queue.Queue) -> None:
+    """Stop the producer and wait for it: it finishes its call into the runtime and exits (the
+    queue drained so a full one cannot block it). A runtime thread still inside a session when
+    the interpreter exits aborts the process ("terminate called without an active exception")."""
+    stop.set()
+    if producer.ident is None:  # never started
+        return
+    while producer.is_alive():
+        try:
+            frames_q.get(timeout=0.05)
+        except queue.Empty:
+            pass
+    producer.join()
+
+
 class _Writer:
     """One H.264 MP4 per sequence, written to a temp file and renamed when complete."""
 
@@ -125,15 +153,19 @@ class _Writer:
         self.final = outputs
         self.tmp = [p.with_name(f".{p.stem}.partial.mp4") for p in outputs]
         self.containers, self.streams = [], []
-        for path in self.tmp:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            container = av.open(str(path), mode="w", format="mp4")
-            stream = container.add_stream("libx264", rate=rate)
-            stream.width = stream.height = size
-            stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "veryfast"}
-            self.containers.append(container)
-            self.streams.append(stream)
+        try:
+            for path in self.tmp:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                container = av.open(str(path), mode="w", format="mp4")
+                self.containers.append(container)
+                stream = container.add_stream("libx264", rate=rate)
+                stream.width = stream.height = size
+                stream.pix_fmt = "yuv420p"
+                stream.options = {"crf": str(crf), "preset": "veryfast"}
+                self.streams.append(stream)
+        except BaseException:
+            self.close(keep=False)  # no partial file left by a writer that never started
+            raise
 
     def write(self, images: np.ndarray) -> None:
         import av
@@ -144,10 +176,10 @@ class _Writer:
                 container.mux(packet)
 
     def close(self, keep: bool) -> None:
-        for container, stream in zip(self.containers, self.streams):
+        for i, container in enumerate(self.containers):
             try:
                 if keep:
-                    for packet in stream.encode():
+                    for packet in self.streams[i].encode():
                         container.mux(packet)
             finally:
                 container.close()
@@ -164,8 +196,8 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
                  buffer: int = 8, pace: bool = False,
                  frames: int | None = None, default_frames: int = 100, controller: bool = True,
                  progress: Callable[[int, int, int], None] | None = None) -> RenderReport:
-    from hpv.artifacts.manifest import load_manifest
     from hpv.pose.conditioning import conditioning
+    from hpv.runtime.build import load_build
     from hpv.runtime.controller import Controller
     from hpv.runtime.pipeline import CompiledPipeline
 
@@ -173,13 +205,15 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
         raise ConfigError(f"buffer must be >= 1 frame, got {buffer}")
     if fps is not None:
         video_rate(fps)  # NaN, inf, <= 0 or absurd: refused before anything loads
-    manifest = load_manifest(build)
+    check_outputs(outputs)
+    loaded = load_build(build)  # once: the manifest checked against every artifact's own signature
+    manifest = loaded.manifest
     seqs = load_sequences(list(inputs or []), default_frames)
     if len(outputs) != len(seqs):
         raise ConfigError(f"{len(seqs)} sequences need {len(seqs)} outputs, got {len(outputs)}")
     chosen, precision, k, batch = choose(manifest, profile, device_id, fps, len(seqs), precision=precision,
                                          steps=steps, headroom=headroom, first_frame_ms=first_frame_ms)
-    pipe = CompiledPipeline(build, precision, batch, manifest)
+    pipe = CompiledPipeline(loaded, precision, batch)
     k = pipe.max_steps if k is None else k
     if not 0 <= k <= pipe.max_steps:
         raise ConfigError(f"--steps {k}: this pipeline refines 0..{pipe.max_steps} steps")
@@ -189,9 +223,9 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
     lo, hi = pipe.upscaler.output("upscaled").value_range or (0.0, 1.0)
     report = RenderReport(outputs, n, len(seqs), 0.0, 0.0, deadline_ms=1000 / fps if fps else None,
                           plan=None if chosen is None else chosen.reason, precision=precision, batch=batch)
-    writer = _Writer(outputs, video_rate(video_fps), pipe.resolution)
     frames_q: queue.Queue = queue.Queue(maxsize=buffer)
     failure: list[BaseException] = []
+    stop = threading.Event()  # set when the consumer gives up (an error, Ctrl-C, SIGTERM)
     start = time.perf_counter()
 
     groups = -(-len(seqs) // batch)
@@ -207,6 +241,8 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
                     chunk = [conditioning(s.frames(t, min(t + FRAME_CHUNK, n)), keys) for s in padded]
                     rendered = {key: np.stack([c[key] for c in chunk], axis=1) for key in keys}
                 for g in range(groups):
+                    if stop.is_set():
+                        return
                     poses = {r: a[t % FRAME_CHUNK, g * batch:(g + 1) * batch] for r, a in rendered.items()}
                     level = ctl.config.steps if ctl else k
                     pipe.state, pipe.previous = states[g]
@@ -226,9 +262,10 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
             frames_q.put(None)
 
     producer = threading.Thread(target=produce, name="hpv-render", daemon=True)
-    producer.start()
+    writer = _Writer(outputs, video_rate(video_fps), pipe.resolution)
     ok = False
     try:
+        producer.start()
         first_ready = None
         pending: dict[int, list] = {}
         while (item := frames_q.get()) is not None:
@@ -252,7 +289,10 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
             raise failure[0]
         ok = True
     finally:
-        writer.close(keep=ok)
+        try:
+            _stop(producer, stop, frames_q)
+        finally:
+            writer.close(keep=ok)
     report.seconds = time.perf_counter() - start
     report.switches = len(ctl.switches) if ctl else 0
     return report

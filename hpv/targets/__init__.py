@@ -8,15 +8,21 @@ import tomllib
 from enum import Enum
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hpv.errors import TargetSpecError, UnknownNameError
 
 SPEC_DIR = Path(__file__).parent / "specs"
 SCHEMA_PATH = Path(__file__).parent / "target.schema.json"
 TARGET_SCHEMA_VERSION = 1
+# The largest batch an artifact is built or run at (the ONNX export's dynamic batch ends here too):
+# a batch beyond it costs gigabytes of calibration and verification tensors for nothing.
+MAX_BATCH = 64
+# ONNX opsets the exporter really produces (torch.onnx converts from its native 18; outside this
+# range it keeps 18 while the spec, and so the manifest, would claim the opset asked for).
+ONNX_OPSETS = range(13, 25)
 
 
 class Precision(str, Enum):
@@ -29,6 +35,10 @@ class Precision(str, Enum):
     PAL4 = "pal4"  # 4-bit k-means palettization
     PRUNE50 = "prune50"  # 50% magnitude pruning (sparse weights)
     PRUNE50_PAL4 = "prune50-pal4"  # 50% pruning and 4-bit palettization jointly (iOS 18)
+
+
+def _whole(x, lo: int, hi: int) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and lo <= x <= hi
 
 
 class Tolerance(BaseModel):
@@ -53,7 +63,8 @@ class Target(BaseModel):
     fallback: tuple[str, ...] = Field(description="order the runtime falls back in when a unit cannot run an op")
     precisions: tuple[Precision, ...] = Field(description="precisions this target can be built in")
     default_precisions: tuple[Precision, ...]
-    batch: Literal["dynamic"] | tuple[int, ...] = "dynamic"
+    batch: Literal["dynamic"] | tuple[Annotated[int, Field(ge=1, le=MAX_BATCH)], ...] = Field(
+        "dynamic", description=f"fixed batch sizes to build (1..{MAX_BATCH}), or dynamic")
     minimums: dict[str, int | str] = Field(default_factory=dict, description="e.g. opset, iOS, Android API")
     options: dict[str, int | float | bool | str] = Field(default_factory=dict, description="backend options")
     tolerance: dict[Precision, Tolerance]
@@ -67,6 +78,34 @@ class Target(BaseModel):
         (), description="ops (runtime op names) likely to fall back from the accelerator; flagged per artifact")
     max_tensor_dim: int | None = Field(
         None, description="largest tensor dimension the accelerator takes; larger tensors are flagged")
+
+    # Before validation: the file's own values in the message (not pydantic's coerced ones), one
+    # message per field instead of one per branch of the union.
+    @field_validator("batch", mode="before")
+    @classmethod
+    def _batches(cls, v):
+        if v == "dynamic":
+            return v
+        sizes = list(v) if isinstance(v, list | tuple) else None
+        if not sizes or len(set(sizes)) != len(sizes) or not all(_whole(b, 1, MAX_BATCH) for b in sizes):
+            raise ValueError(f"batch = {v!r}: write \"dynamic\" or a list of distinct whole numbers "
+                             f"from 1 to {MAX_BATCH}, like [1, 4]")
+        return v
+
+    @field_validator("minimums", mode="before")
+    @classmethod
+    def _opset(cls, v):
+        if isinstance(v, dict) and "opset" in v and not _whole(v["opset"], ONNX_OPSETS.start, ONNX_OPSETS.stop - 1):
+            raise ValueError(f"opset = {v['opset']!r}: write a whole number from {ONNX_OPSETS.start} to "
+                             f"{ONNX_OPSETS.stop - 1}, unquoted (18 is the exporter's own)")
+        return v
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _max_batch(cls, v):
+        if isinstance(v, dict) and "max_batch" in v and not _whole(v["max_batch"], 1, MAX_BATCH):
+            raise ValueError(f"max_batch = {v['max_batch']!r}: write a whole number from 1 to {MAX_BATCH}")
+        return v
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -88,8 +127,11 @@ class Target(BaseModel):
 def load_target_file(path: str | Path) -> Target:
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
         target = Target.model_validate(data)
+    except UnicodeDecodeError as e:
+        raise TargetSpecError(f"target spec {path} is not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r}); "
+                              f"save it as UTF-8") from None
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise TargetSpecError(f"target spec {path}: {e}") from None
     except ValidationError as e:

@@ -56,7 +56,22 @@ TAMPERINGS = {
     "wrong sha of a file": _set(["artifacts", 0, "sha256"], "0" * 64),
     "missing file": lambda raw, f: (f / raw["artifacts"][0]["path"]).unlink(),
     "changed file": lambda raw, f: (f / raw["artifacts"][0]["path"]).write_bytes(b"tampered"),
+    "file linked from outside the folder": lambda raw, f: _link_out(f / raw["artifacts"][0]["path"]),
+    "batch zero": _set(["artifacts", 0, "batch"], 0),
+    "negative batch": _set(["artifacts", 0, "batch"], -1),
+    "absurd batch": _set(["artifacts", 0, "batch"], 100000),
+    "no artifacts": _set(["artifacts"], []),
+    "zero output size": _set(["artifacts", 0, "outputs", 0, "shape"], ["batch", 3, 0, 0]),
+    "negative output size": _set(["artifacts", 0, "outputs", 0, "shape"], ["batch", 3, -32, 32]),
+    "empty shape": _set(["artifacts", 0, "inputs", 0, "shape"], []),
 }
+
+
+def _link_out(path):
+    """The artifact moved out of the build folder and linked back: same bytes, same sha256."""
+    outside = path.parent.parent / f"outside-{path.name}"
+    path.rename(outside)
+    path.symlink_to(outside)
 
 
 @pytest.mark.parametrize("how", TAMPERINGS)
@@ -77,3 +92,36 @@ def test_json_schema_rejects_tampering_too(small_build, tmp_path, how):
 def test_no_manifest(tmp_path):
     with pytest.raises(ManifestError, match="no manifest"):
         load_manifest(tmp_path)
+
+
+@pytest.mark.parametrize("how, field", [
+    ("batch zero", "artifacts.0.batch"), ("no artifacts", "artifacts\n"),
+    ("zero output size", "artifacts.0.outputs.0.shape.2"), ("file linked from outside the folder", "outside the build"),
+])
+def test_refusals_name_the_field(small_build, tmp_path, how, field):
+    folder = _tampered(small_build, tmp_path, TAMPERINGS[how])
+    with pytest.raises(ManifestError, match=field):
+        load_manifest(folder)
+
+
+def test_empty_value_range_is_refused(small_build, tmp_path):
+    """The renderer divides by the upscaler's range: [1, 1] made every pixel NaN."""
+    folder = _tampered(small_build, tmp_path, _set(["artifacts", 0, "outputs", 0, "value_range"], [1.0, 1.0]))
+    with pytest.raises(ManifestError, match="value_range"):
+        load_manifest(folder)
+
+
+def test_a_link_inside_the_folder_is_fine(small_build, tmp_path):
+    def link_in(raw, folder):
+        path = folder / raw["artifacts"][0]["path"]
+        path.rename(folder / "real.onnx")
+        path.symlink_to("real.onnx")
+
+    load_manifest(_tampered(small_build, tmp_path, link_in))
+
+
+@pytest.mark.parametrize("given", ["folder", "manifest"])
+def test_manifest_that_is_a_folder(tmp_path, given):
+    (tmp_path / MANIFEST_NAME).mkdir()
+    with pytest.raises(ManifestError, match="is a folder, not a manifest file"):
+        load_manifest(tmp_path if given == "folder" else tmp_path / MANIFEST_NAME)

@@ -2,6 +2,13 @@
 count, size and frame rate; the scheduler's plan from a profile; batched sequences; bad input."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -133,3 +140,59 @@ def test_videos_keep_a_fractional_frame_rate(tmp_path, fps):
     writer.close(keep=True)
     frames, read_fps = read_video(out)
     assert len(frames) == 4 and read_fps == pytest.approx(fps)
+
+
+@pytest.mark.parametrize("case", ["existing folder", "parent is a file", "unwritable parent"])
+def test_outputs_that_cannot_be_written_are_refused_before_rendering(small_build, tmp_path, monkeypatch, case):
+    """`-o` naming an existing folder failed only after the whole render, leaving .partial.mp4."""
+    from hpv.runtime import pipeline
+
+    if case == "existing folder":
+        out, message = tmp_path / "videos", "is an existing folder"
+        out.mkdir()
+    elif case == "parent is a file":
+        (tmp_path / "notes.txt").write_text("x")
+        out, message = tmp_path / "notes.txt" / "x.mp4", "is a file, not a folder"
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        if os.geteuid() == 0:  # root writes in any folder: the permission check as a user would see it
+            access = os.access
+            monkeypatch.setattr(os, "access", lambda p, mode: access(p, mode) and Path(p) != locked)
+        out, message = locked / "x.mp4", "no permission to write in"
+    loads = []
+    monkeypatch.setattr(pipeline.CompiledPipeline, "__init__", lambda *a, **k: loads.append(a) or 1 / 0)
+    run = _render("-o", out, "--artifacts", small_build.folder, "--frames", 2, "-k", 0)
+    assert run.exit_code == 2 and message in run.output, run.output
+    assert not loads  # refused before the pipeline loaded
+    assert not list(tmp_path.rglob("*.partial.mp4"))
+
+
+def _render_process(small_build, out, pace: bool):
+    """`hpv render` of the 100-frame default in a child process (paced: 4 s long). SIGINT restored
+    to its default: a background job may inherit it ignored."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "from hpv.cli.main import main; main()", "render", "-o", str(out),
+         "--artifacts", str(small_build.folder), "-k", "1", *(["--pace", "--fps", "25"] if pace else [])],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("pace", [True, False])
+def test_a_signal_mid_render_exits_cleanly_and_removes_the_partial_file(small_build, tmp_path, signum, code, pace):
+    """SIGTERM left .partial.mp4; Ctrl-C aborted ("terminate called without an active exception")
+    with the render thread still inside ONNX Runtime. Unpaced, the render thread is mid-inference."""
+    out = tmp_path / "out.mp4"
+    proc = _render_process(small_build, out, pace)
+    partial = tmp_path / ".out.partial.mp4"
+    deadline = time.monotonic() + 120
+    while not partial.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert partial.exists(), proc.communicate()[1]
+    time.sleep(0.2 if pace else 0.02)  # unpaced, 100 frames take about 0.3 s
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert "terminate called" not in err and "Traceback" not in err
+    assert not partial.exists() and not out.exists()

@@ -49,6 +49,19 @@ def test_committed_schema_is_current():
     (lambda s: s.replace("min_psnr_db = 22.0", "min_psnr_db = -inf"), "tolerance.int8.min_psnr_db"),
     (lambda s: s.replace("max_abs_error = 1e-3", "max_abs_error = nan"), "tolerance.fp32.max_abs_error"),
     (lambda s: s.replace("max_abs_error = 1e-3", "max_abs_error = -1.0"), "tolerance.fp32.max_abs_error"),
+    # An opset the exporter cannot produce: it kept 18 while the manifest recorded 99.
+    (lambda s: s.replace("opset = 18", 'opset = "eighteen"'), "opset = 'eighteen': write a whole number"),
+    (lambda s: s.replace("opset = 18", "opset = 99"), "opset = 99: write a whole number from 13 to 24"),
+    (lambda s: s.replace("opset = 18", "opset = 7"), "opset = 7"),
+    (lambda s: s.replace("opset = 18", "opset = true"), "opset = True"),
+    # Batch sizes: [100000] grew to 24 GB of calibration tensors before it was killed.
+    (lambda s: s.replace('batch = "dynamic"', "batch = [-1]"), "batch = \\[-1\\]: write \"dynamic\""),
+    (lambda s: s.replace('batch = "dynamic"', "batch = [0]"), "batch = \\[0\\]"),
+    (lambda s: s.replace('batch = "dynamic"', "batch = [100000]"), "from 1 to 64"),
+    (lambda s: s.replace('batch = "dynamic"', "batch = []"), "batch = \\[\\]"),
+    (lambda s: s.replace('batch = "dynamic"', "batch = [1, 1]"), "distinct"),
+    (lambda s: s.replace('batch = "dynamic"', 'batch = "fixed"'), "batch = 'fixed'"),
+    (lambda s: s.replace("slim = true", "slim = true\nmax_batch = 0"), "max_batch = 0"),
 ])
 def test_bad_spec_files_are_typed_errors(tmp_path, edit, message):
     from hpv.targets import SPEC_DIR
@@ -58,3 +71,42 @@ def test_bad_spec_files_are_typed_errors(tmp_path, edit, message):
     with pytest.raises(TargetSpecError, match=message) as e:
         load_target_file(bad)
     assert isinstance(e.value, ConfigError)  # the CLI's exit 2, like any bad option
+
+
+@pytest.mark.parametrize("opset", [13, 18, 24])
+def test_supported_opsets_load(tmp_path, opset):
+    from hpv.targets import SPEC_DIR
+
+    spec = tmp_path / "onnx-cpu.toml"
+    spec.write_text((SPEC_DIR / "onnx-cpu.toml").read_text().replace("opset = 18", f"opset = {opset}"))
+    assert load_target_file(spec).minimums["opset"] == opset
+
+
+def test_spec_that_is_not_utf8_is_a_typed_error(tmp_path):
+    from hpv.targets import SPEC_DIR
+
+    bad = tmp_path / "onnx-cpu.toml"
+    text = (SPEC_DIR / "onnx-cpu.toml").read_text().replace("a CPU", "a CPU \u00e9")
+    bad.write_bytes(text.encode("latin-1"))
+    with pytest.raises(TargetSpecError, match="is not UTF-8 text .*save it as UTF-8"):
+        load_target_file(bad)
+
+
+def test_cli_refuses_a_bad_spec_before_building(tmp_path, monkeypatch):
+    """`hpv-compile --target my.toml` with batch [100000]: exit 2 up front (it grew to 24 GB)."""
+    from click.testing import CliRunner
+
+    import hpv.compiler.build
+    from hpv.cli.compile import compile_command
+    from hpv.targets import SPEC_DIR
+
+    def never(*_a, **_k):  # never build here, whatever the spec says
+        raise AssertionError("compile ran with an unbounded batch")
+
+    monkeypatch.setattr(hpv.compiler.build, "compile", never)
+    spec = tmp_path / "onnx-cpu.toml"
+    spec.write_text((SPEC_DIR / "onnx-cpu.toml").read_text().replace('batch = "dynamic"', "batch = [100000]"))
+    out = tmp_path / "out"
+    run = CliRunner().invoke(compile_command, ["--target", str(spec), "--small", "--out", str(out)])
+    assert run.exit_code == 2 and "from 1 to 64" in run.output and "Traceback" not in run.output
+    assert not out.exists()
