@@ -52,8 +52,10 @@ def _table(comparison) -> Table:
               "lower quartile holds between runs on a shared machine, where the median drifts)")
 @click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), metavar="OUT.md",
               help="also write a GitHub-flavoured summary here (e.g. \"$GITHUB_STEP_SUMMARY\")")
+@click.option("--across-devices", is_flag=True,
+              help="match configurations whatever the device ids (e.g. the committed report against this machine)")
 @handle_errors
-def compare_command(baseline, current, threshold, quantile, markdown):
+def compare_command(baseline, current, threshold, quantile, markdown, across_devices):
     """Compare CURRENT's latencies against BASELINE's, configuration by configuration.
 
     Exit 1 when a configuration got slower by more than PCT% beyond the noise of both
@@ -63,12 +65,15 @@ def compare_command(baseline, current, threshold, quantile, markdown):
     from hpv.profiles.compare import compare, grouped, method_note, summary_line, to_markdown
     from hpv.profiles.schema import load_profile
 
-    result = compare(load_profile(baseline), load_profile(current), threshold, quantile=quantile)
+    result = compare(load_profile(baseline), load_profile(current), threshold, quantile=quantile,
+                     across_devices=across_devices)
     out = Console(highlight=False, soft_wrap=False)
     out.print(_table(result))
     for title, only in (("only in baseline", result.only_in_baseline), ("only in current", result.only_in_current)):
         for where, labels in grouped(only).items():
             out.print(f"[dim]{title}, not compared: {escape(where)}: {escape(', '.join(labels))}[/]")
+    if across_devices:
+        out.print("[yellow]note:[/] compared across devices: a different machine's speed reads as a change")
     note = method_note(result)
     if note:
         out.print(f"[yellow]note:[/] {note}")

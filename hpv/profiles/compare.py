@@ -226,18 +226,21 @@ def estimate(latency: LatencyStats, confidence: float = DEFAULT_CONFIDENCE, quan
 
 
 def compare(baseline: ProfileFile, current: ProfileFile, threshold_pct: float = DEFAULT_THRESHOLD_PCT, *,
-            confidence: float = DEFAULT_CONFIDENCE, quantile: float = DEFAULT_QUANTILE) -> Comparison:
+            confidence: float = DEFAULT_CONFIDENCE, quantile: float = DEFAULT_QUANTILE,
+            across_devices: bool = False) -> Comparison:
     """Match the configurations of two profiles and judge each common one: regression, improvement,
     or within noise (see the module's docstring for the rule). Raises ProfileError when the two have
-    no configuration in common, or when one file lists a configuration twice."""
+    no configuration in common, or when one file lists a configuration twice. across_devices:
+    match configurations whatever the device ids (two machines; each profile may then hold one
+    device per target)."""
     if not (math.isfinite(threshold_pct) and threshold_pct >= 0):
         raise ConfigError(f"threshold must be a percentage >= 0, got {threshold_pct}")
     if not 0 < confidence < 1:
         raise ConfigError(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence}")
     if not 0 < quantile < 1:
         raise ConfigError(f"quantile must be between 0 and 1 (e.g. 0.25), got {quantile}")
-    base = _by_key(baseline, "baseline")
-    cur = _by_key(current, "current")
+    base = _by_key(baseline, "baseline", across_devices)
+    cur = _by_key(current, "current", across_devices)
     # Paired runs measure artifacts in the same rounds (pipelines are timed build after build).
     b_pairs, c_pairs = _pairings(baseline), _pairings(current)
     paired = {k for k, pairing in b_pairs.items() if c_pairs.get(k) == pairing}  # the same paired run
@@ -252,9 +255,12 @@ def compare(baseline: ProfileFile, current: ProfileFile, threshold_pct: float = 
         verdict = _verdict(b, c, threshold_pct) if ratio is None else _ratio_verdict(ratio, threshold_pct)
         entries.append(ConfigComparison(config, b, c, verdict, ratio))
     if not entries:
+        hint = "" if across_devices else (
+            "; to compare two machines' profiles anyway, pass --across-devices (a slower machine then "
+            "reads as a regression), or profile this machine twice and compare those")
         raise ProfileError(
             "the two profiles have no configuration in common (same device id, target, artifact or "
-            f"pipeline, batch): baseline has {_devices(baseline)}; current has {_devices(current)}")
+            f"pipeline, batch): baseline has {_devices(baseline)}; current has {_devices(current)}{hint}")
     return Comparison(
         threshold_pct=threshold_pct, confidence=confidence, entries=tuple(entries),
         only_in_baseline=tuple(c for k, (c, _) in base.items() if k not in cur),
@@ -305,14 +311,17 @@ def configs(device: DeviceProfile) -> Iterable[tuple[Config, LatencyStats]]:
                       f"{p.pipeline} {p.precision} k={p.steps} b{p.batch} {p.resolution}px"), p.latency)
 
 
-def _by_key(profile: ProfileFile, which: str) -> dict[tuple, tuple[Config, LatencyStats]]:
+def _by_key(profile: ProfileFile, which: str, across_devices: bool = False) -> dict[tuple, tuple[Config, LatencyStats]]:
     out: dict[tuple, tuple[Config, LatencyStats]] = {}
     for d in profile.devices:
         for config, lat in configs(d):
-            if config.match_key in out:
-                raise ProfileError(f"the {which} profile lists {config.label} on {config.where} twice; "
-                                   "keep one measurement per configuration")
-            out[config.match_key] = (config, _checked(lat, config, which))
+            key = (config.kind, config.target, *config.key) if across_devices else config.match_key
+            if key in out:
+                twice = (f"on two devices ({out[key][0].device}, {config.device}); across devices a profile "
+                         "may hold one device per target" if out[key][0].device != config.device
+                         else f"on {config.where} twice; keep one measurement per configuration")
+                raise ProfileError(f"the {which} profile lists {config.label} {twice}")
+            out[key] = (config, _checked(lat, config, which))
     return out
 
 

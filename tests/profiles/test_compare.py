@@ -233,7 +233,20 @@ def test_nothing_in_common_is_an_error(tmp_path):
     r = run_cli(tmp_path, a, b)
     assert r.exit_code == 2
     assert "no configuration in common" in flat(r.output) and "phone-b (onnx-cpu)" in flat(r.output)
+    assert "--across-devices" in flat(r.output)
     assert "Traceback" not in r.output
+
+
+def test_across_devices_matches_two_machines_configurations(tmp_path):
+    a = factory.profile(factory.device("phone-a"))
+    slower = remeasure(factory.profile(factory.device("phone-b")), scale=1.3, sigma=0.01)
+    result = compare(a, slower, 10.0, across_devices=True)
+    assert len(result.entries) == n_configs(a) and result.regressions
+    r = run_cli(tmp_path, a, slower, "--across-devices")
+    assert r.exit_code == 1 and "compared across devices" in flat(r.output)
+    two = factory.profile(factory.device("phone-a"), factory.device("phone-b"))
+    with pytest.raises(ProfileError, match="on two devices"):
+        compare(two, a, 10.0, across_devices=True)
 
 
 @pytest.mark.parametrize("content, message", [
