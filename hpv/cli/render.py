@@ -71,6 +71,7 @@ def render_command(inputs, out, artifacts, profile, device_id, fps, precision, s
     console.print(
         f"wrote {', '.join(map(str, outputs))}: {report.frames} frames x {report.sequences} sequence(s), "
         f"{report.precision} batch {report.batch}, achieved {report.achieved_fps:.1f} fps, first frame "
-        f"{report.first_frame_ms:.0f} ms, k per frame {summary['k_histogram']}, "
+        f"{report.first_frame_ms:.0f} ms, k per frame "
+        + ", ".join(f"k={k}: {n} frames" for k, n in summary["k_histogram"].items()) + ", "
         + (f"{report.missed} missed the {report.deadline_ms:.1f} ms deadline, " if report.deadline_ms else "")
         + f"{report.switches} controller switches", highlight=False)

@@ -32,3 +32,13 @@ def quality_record(pipeline: str, k: int, artifact_psnr_db: float | None, table:
                          artifact_psnr_db=artifact_psnr_db,
                          expected_psnr_db=round(expected_psnr(base, artifact_psnr_db), 3),
                          source=table[pipeline].get("source", "quality table"))
+
+
+def best_steps(pipeline: str, max_steps: int, table: dict | None = None) -> int | None:
+    """The k in 0..max_steps with the best looks in the table (ties to fewer steps); None when the
+    table has no figure for the pipeline."""
+    table = load_quality_table() if table is None else table
+    steps = table.get(pipeline, {}).get("steps", {})
+    scored = [(v.get("looks_db", v.get("psnr_db")), -int(k)) for k, v in steps.items() if int(k) <= max_steps]
+    scored = [s for s in scored if s[0] is not None]
+    return -max(scored)[1] if scored else None

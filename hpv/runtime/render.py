@@ -214,7 +214,11 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
     chosen, precision, k, batch = choose(manifest, profile, device_id, fps, len(seqs), precision=precision,
                                          steps=steps, headroom=headroom, first_frame_ms=first_frame_ms)
     pipe = CompiledPipeline(loaded, precision, batch)
-    k = pipe.max_steps if k is None else k
+    if k is None:  # no plan, no --steps: the best looks the quality table knows, else every step
+        from hpv.profiles.quality import best_steps
+
+        best = best_steps(manifest.pipeline, pipe.max_steps)
+        k = pipe.max_steps if best is None else best
     if not 0 <= k <= pipe.max_steps:
         raise ConfigError(f"--steps {k}: this pipeline refines 0..{pipe.max_steps} steps")
     ctl = Controller.from_plan(chosen) if chosen is not None and controller else None

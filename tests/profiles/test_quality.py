@@ -36,3 +36,13 @@ def test_shipped_table_has_looks_figures_for_every_step_of_the_default():
     for entry in steps.values():
         for key in ("looks_db", "silhouette_iou", "person_psnr_db", "hand_psnr_db", "face_psnr_db"):
             assert isinstance(entry[key], float) and entry[key] == entry[key], (key, json.dumps(entry))
+
+
+def test_best_steps_is_the_best_looks_within_reach_ties_to_fewer():
+    from hpv.profiles.quality import best_steps
+
+    table = {"p": {"steps": {"0": {"looks_db": 20.0}, "1": {"looks_db": 22.0}, "2": {"looks_db": 22.0},
+                             "3": {"looks_db": 25.0}}}}
+    assert best_steps("p", 2, table) == 1
+    assert best_steps("p", 3, table) == 3
+    assert best_steps("other", 3, table) is None

@@ -39,6 +39,17 @@ def test_render_the_synthetic_default(small_build, tmp_path):
     assert not list(tmp_path.glob(".*partial*"))  # nothing half-written left behind
 
 
+def test_without_plan_or_steps_render_runs_the_best_k_of_the_quality_table(small_build, tmp_path):
+    from hpv.pipelines import PIPELINES
+    from hpv.profiles.quality import best_steps
+
+    pipeline = PIPELINES.get(small_build.manifest.pipeline)
+    want = best_steps(pipeline.name, pipeline.max_steps)
+    run = _render("-o", tmp_path / "out.mp4", "--artifacts", small_build.folder, "--frames", 4, "--fps", 25)
+    assert run.exit_code == 0, run.output
+    assert f"k per frame k={pipeline.max_steps if want is None else want}: 4 frames" in " ".join(run.output.split())
+
+
 def test_render_a_pose_file_at_the_plan_of_a_profile(small_build, pose_file, tmp_path):
     device = profile_local(small_build.folder, runs=5, warmup=1, pipeline_runs=3, peak_gmacs=1.0)
     profile = tmp_path / "profile.json"
