@@ -29,10 +29,13 @@ from hpv.cli.common import console, handle_errors, interruptible
               help="consume frames in real time at --fps, as a player would (else as fast as possible)")
 @click.option("--frames", type=click.IntRange(1), help="render at most this many frames")
 @click.option("--no-controller", is_flag=True, help="keep the plan's k for every frame")
+@click.option("--background", default="white", show_default=True, metavar="COLOUR|alpha|keep",
+              help="behind the person, keyed as the app keys the green: white (the app's), black, grey, "
+                   "#rrggbb; alpha: an RGBA .mov; keep: the model's green screen")
 @click.option("--json", "as_json", is_flag=True, help="print the run report as JSON on stdout")
 @handle_errors
 def render_command(inputs, out, artifacts, profile, device_id, fps, precision, steps, headroom, first_frame_ms,
-                   buffer, pace, frames, no_controller, as_json):
+                   buffer, pace, frames, no_controller, background, as_json):
     """Render INPUT.pose (or, without one, the synthetic signer) into an H.264 MP4 with the compiled
     pipeline in ARTIFACTS, carrying the recurrent state frame to frame; reports achieved fps, k per
     frame and frames that missed their deadline."""
@@ -40,15 +43,17 @@ def render_command(inputs, out, artifacts, profile, device_id, fps, precision, s
 
     from hpv.errors import ConfigError
     from hpv.profiles.schema import load_profile
-    from hpv.runtime.render import render_video
+    from hpv.runtime.render import Background, render_video
 
+    bg = Background.parse(background)
     if len(inputs) > 1:
-        if out.suffix == ".mp4":
-            raise ConfigError(f"{len(inputs)} inputs: give -o a folder (each input gets FOLDER/NAME.mp4)")
+        if out.suffix in (".mp4", ".mov"):
+            raise ConfigError(f"{len(inputs)} inputs: give -o a folder (each input gets FOLDER/NAME{bg.suffix})")
         names = [p.stem for p in inputs]
-        outputs = [out / (f"{n}.mp4" if names.count(n) == 1 else f"{n}-{i}.mp4") for i, n in enumerate(names)]
+        outputs = [out / (f"{n}{bg.suffix}" if names.count(n) == 1 else f"{n}-{i}{bg.suffix}")
+                   for i, n in enumerate(names)]
     else:
-        outputs = [out]
+        outputs = [out.with_suffix(".mov") if bg.mode == "alpha" and out == Path("out.mp4") else out]
     if profile is not None and fps is None:
         raise ConfigError("--profile plans for a frame rate: give --fps too")
     loaded = load_profile(profile) if profile else None
@@ -59,7 +64,7 @@ def render_command(inputs, out, artifacts, profile, device_id, fps, precision, s
         report = render_video(
             artifacts, outputs, list(inputs), profile=loaded, device_id=device_id, fps=fps, precision=precision,
             steps=steps, headroom=headroom, first_frame_ms=first_frame_ms, buffer=buffer, pace=pace, frames=frames,
-            controller=not no_controller,
+            controller=not no_controller, background=bg,
             progress=lambda done, total, k: bar.update(task, completed=done, total=total,
                                                        description=f"rendering (k={k})"))
     summary = report.to_dict()

@@ -114,10 +114,56 @@ def choose(manifest, profile, device_id: str | None, fps: float | None, sequence
     return chosen, chosen.config.precision, chosen.config.steps, chosen.config.batch
 
 
-def check_outputs(outputs: list[Path]) -> None:
+COLOURS = {"white": (255, 255, 255), "black": (0, 0, 0), "grey": (128, 128, 128), "gray": (128, 128, 128)}
+
+
+@dataclass(frozen=True)
+class Background:
+    """What the video shows behind the person. The app keys the chroma green out (a pixel is
+    background when g > 0.5, g > 1.5 r and g > 1.5 b, `hpv.metrics.chroma_foreground`) and draws the
+    person over its page: `colour` does the same over a solid colour (the app's white by default),
+    `alpha` writes the key as an alpha channel (RGBA, PNG in a .mov), `keep` the model's own frames."""
+
+    mode: str  # "colour", "alpha" or "keep"
+    rgb: tuple[int, int, int] = (255, 255, 255)
+
+    @classmethod
+    def parse(cls, text: str) -> Background:
+        t = text.strip().lower()
+        if t in ("keep", "alpha"):
+            return cls(t)
+        if t in COLOURS:
+            return cls("colour", COLOURS[t])
+        hexa = t.removeprefix("#")
+        if len(hexa) == 6 and all(c in "0123456789abcdef" for c in hexa):
+            return cls("colour", tuple(int(hexa[i:i + 2], 16) for i in (0, 2, 4)))
+        raise ConfigError(f"--background {text!r}: give white (the app's), black, grey, a colour as #rrggbb, "
+                          "alpha (RGBA .mov) or keep (the model's green screen)")
+
+    @property
+    def suffix(self) -> str:
+        return ".mov" if self.mode == "alpha" else ".mp4"
+
+    def apply(self, images: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+        """uint8 [B,H,W,3|4] frames from the model's [B,3,H,W] in [0,1] and their uint8 rgb."""
+        if self.mode == "keep":
+            return rgb
+        from hpv.metrics import chroma_foreground
+
+        person = chroma_foreground(images)  # [B, H, W]
+        if self.mode == "alpha":
+            return np.concatenate([rgb, (person * np.uint8(255))[..., None]], axis=-1)
+        return np.where(person[..., None], rgb, np.array(self.rgb, np.uint8))
+
+
+def check_outputs(outputs: list[Path], background: Background | None = None) -> None:
     """Refuse, before anything loads or renders, an output that could not be written at the end:
     an existing folder, a parent that is a file, or a folder this user may not write in."""
     for out in map(Path, outputs):
+        if background is not None and out.suffix.lower() != background.suffix:
+            kind = "RGBA video (PNG in QuickTime)" if background.mode == "alpha" else "H.264 MP4"
+            raise ConfigError(f"{out}: --background {background.mode} writes {kind}; name the output "
+                              f"{out.with_suffix(background.suffix).name}")
         if out.is_dir():
             raise ConfigError(f"{out} is an existing folder: give -o the MP4 to write, like {out / 'out.mp4'}")
         parent = next(p for p in (out.parent, *out.parent.parents) if p.exists() or p == p.parent)
@@ -143,25 +189,29 @@ def _stop(producer: threading.Thread, stop: threading.Event, frames_q: queue.Que
 
 
 class _Writer:
-    """One H.264 MP4 per sequence, written to a temp file and renamed when complete."""
+    """One H.264 MP4 (or, with alpha, PNG-in-QuickTime RGBA) per sequence, written to a temp file
+    and renamed when complete."""
 
-    def __init__(self, outputs: list[Path], rate: Fraction, size: int, crf: int = 20):
+    def __init__(self, outputs: list[Path], rate: Fraction, size: int, crf: int = 20, alpha: bool = False):
         try:
             import av
         except ImportError:
             raise MissingExtraError("av", "video") from None
         self.final = outputs
-        self.tmp = [p.with_name(f".{p.stem}.partial.mp4") for p in outputs]
+        self.fmt = "rgba" if alpha else "rgb24"
+        suffix, container_format = (".mov", "mov") if alpha else (".mp4", "mp4")
+        self.tmp = [p.with_name(f".{p.stem}.partial{suffix}") for p in outputs]
         self.containers, self.streams = [], []
         try:
             for path in self.tmp:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                container = av.open(str(path), mode="w", format="mp4")
+                container = av.open(str(path), mode="w", format=container_format)
                 self.containers.append(container)
-                stream = container.add_stream("libx264", rate=rate)
+                stream = container.add_stream("png" if alpha else "libx264", rate=rate)
                 stream.width = stream.height = size
-                stream.pix_fmt = "yuv420p"
-                stream.options = {"crf": str(crf), "preset": "veryfast"}
+                stream.pix_fmt = "rgba" if alpha else "yuv420p"
+                if not alpha:
+                    stream.options = {"crf": str(crf), "preset": "veryfast"}
                 self.streams.append(stream)
         except BaseException:
             self.close(keep=False)  # no partial file left by a writer that never started
@@ -171,7 +221,7 @@ class _Writer:
         import av
 
         for container, stream, image in zip(self.containers, self.streams, images):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=self.fmt)
             for packet in stream.encode(frame):
                 container.mux(packet)
 
@@ -195,7 +245,7 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
                  steps: int | None = None, headroom: float = 0.85, first_frame_ms: float | None = None,
                  buffer: int = 8, pace: bool = False,
                  frames: int | None = None, default_frames: int = 100, controller: bool = True,
-                 progress: Callable[[int, int, int], None] | None = None) -> RenderReport:
+                 background: Background | str = "white", progress: Callable[[int, int, int], None] | None = None) -> RenderReport:
     from hpv.pose.conditioning import conditioning
     from hpv.runtime.build import load_build
     from hpv.runtime.controller import Controller
@@ -205,7 +255,8 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
         raise ConfigError(f"buffer must be >= 1 frame, got {buffer}")
     if fps is not None:
         video_rate(fps)  # NaN, inf, <= 0 or absurd: refused before anything loads
-    check_outputs(outputs)
+    background = Background.parse(background) if isinstance(background, str) else background
+    check_outputs(outputs, background)
     loaded = load_build(build)  # once: the manifest checked against every artifact's own signature
     manifest = loaded.manifest
     seqs = load_sequences(list(inputs or []), default_frames)
@@ -258,7 +309,9 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
                         ctl.observe(ms / batch)
                     report.frame_ms.append(ms)
                     report.steps.append(level)
-                    rgb = np.clip((images - lo) / (hi - lo) * 255 + 0.5, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+                    unit = (images - lo) / (hi - lo)
+                    rgb = np.clip(unit * 255 + 0.5, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+                    rgb = background.apply(unit, rgb)
                     frames_q.put((t, g, rgb))
         except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
             failure.append(e)
@@ -266,7 +319,7 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
             frames_q.put(None)
 
     producer = threading.Thread(target=produce, name="hpv-render", daemon=True)
-    writer = _Writer(outputs, video_rate(video_fps), pipe.resolution)
+    writer = _Writer(outputs, video_rate(video_fps), pipe.resolution, alpha=background.mode == "alpha")
     ok = False
     try:
         producer.start()

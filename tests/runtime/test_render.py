@@ -207,3 +207,45 @@ def test_a_signal_mid_render_exits_cleanly_and_removes_the_partial_file(small_bu
     assert proc.returncode == code, err
     assert "terminate called" not in err and "Traceback" not in err
     assert not partial.exists() and not out.exists()
+
+
+def test_background_keys_the_green_as_the_app_does():
+    """Keyed pixels (the app's rule) become the colour or alpha 0; the person stays as drawn."""
+    from hpv.runtime.render import Background
+
+    unit = np.zeros((1, 3, 4, 4), np.float32)
+    unit[:, 1] = 0.8  # chroma green everywhere ...
+    unit[:, :, 1:3, 1:3] = 0.4  # ... but a grey person in the middle
+    rgb = np.clip(unit * 255 + 0.5, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+    person = np.zeros((1, 4, 4), bool)
+    person[:, 1:3, 1:3] = True
+    white = Background.parse("white").apply(unit, rgb)
+    assert (white[~person] == 255).all() and (white[person] == rgb[person]).all()
+    teal = Background.parse("#008080").apply(unit, rgb)
+    assert (teal[~person] == (0, 128, 128)).all()
+    rgba = Background.parse("alpha").apply(unit, rgb)
+    assert rgba.shape[-1] == 4 and (rgba[..., 3] == person * 255).all() and (rgba[..., :3] == rgb).all()
+    assert Background.parse("keep").apply(unit, rgb) is rgb
+
+
+def test_alpha_background_writes_an_rgba_mov(small_build, tmp_path):
+    import av
+
+    run = _render("-o", tmp_path / "a.mov", "--artifacts", small_build.folder, "--frames", 3, "-k", 0,
+                  "--background", "alpha")
+    assert run.exit_code == 0, run.output
+    with av.open(str(tmp_path / "a.mov")) as c:
+        rgba = np.stack([f.to_ndarray(format="rgba") for f in c.decode(video=0)])
+    assert rgba.shape[0] == 3 and rgba.shape[-1] == 4 and set(np.unique(rgba[..., 3])) <= {0, 255}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mov"]
+
+
+@pytest.mark.parametrize("bg, out, message", [
+    ("chartreuse-ish", "x.mp4", "#rrggbb"),
+    ("alpha", "x.mp4", "x.mov"),
+    ("white", "x.mov", "x.mp4"),
+])
+def test_bad_backgrounds_are_refused_before_rendering(tmp_path, bg, out, message):
+    run = _render("-o", tmp_path / out, "--artifacts", tmp_path / "no-build", "--background", bg)
+    assert run.exit_code == 2 and message in run.output and "Traceback" not in run.output
+    assert not list(tmp_path.iterdir())
