@@ -206,7 +206,7 @@ def _artifact_table(arts: Sequence[ArtifactProfile]) -> str:
         rows.append([a.artifact, a.stage, a.format, a.precision, _delegate(a), a.batch, _num(a.load_ms),
                      _num(a.first_ms), _num(lat.p50_ms), _num(lat.p90_ms), _num(lat.p99_ms), _num(a.per_frame_p50_ms),
                      _num(a.peak_memory_mb), _num(a.achieved_gmacs),
-                     None if a.roofline_fraction is None else f"{a.roofline_fraction:.1%}",
+                     _roofline(a.roofline_fraction),
                      _num(a.verification_psnr_db)])
     return _table("artifacts", head, rows, numeric=range(5, len(head)),
                   note=f"latency per call (a whole batch); {_runs(arts)}")
@@ -226,6 +226,13 @@ def _pipeline_table(pipes: Sequence[PipelineProfile]) -> str:
                      _num(q and q.expected_psnr_db), _num(q and q.psnr_db), _num(q and q.artifact_psnr_db),
                      "on front" if id(p) in front else "", q.source if q else None])
     return _table("pipelines", head, rows, numeric=range(3, 12), note=_runs(pipes))
+
+
+def _roofline(fraction: float | None) -> str | None:
+    """A fraction of the device's peak; above 100% the peak itself was measured too low."""
+    if fraction is None:
+        return None
+    return f"{fraction:.1%}" if fraction <= 1.0 else f"{fraction:.0%}: peak measured too low"
 
 
 def _delegate(a: ArtifactProfile) -> str | None:

@@ -335,3 +335,10 @@ def test_decode_png_reads_every_filter():
     data = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 7, 10, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(b"".join(rows))) + chunk(b"IEND", b""))
     assert np.array_equal(decode_png(data), img)
+
+
+def test_a_roofline_above_100_percent_says_the_peak_is_wrong():
+    from hpv.profiles.report import _roofline
+
+    assert _roofline(0.42) == "42.0%" and _roofline(None) is None
+    assert "peak measured too low" in _roofline(3.35)
