@@ -322,6 +322,9 @@ def train_pipeline(pipeline: str, cfg: TrainConfig, out: Path, *, dataset: Datas
     any point and started again with the same arguments ends with the same weights).
     small: the stages at their small sizes (tests)."""
     reporter = reporter or Reporter()
+    # Denormal floats (tails of Gaussians, decaying activations) make x86 kernels several times
+    # slower; flushed, results differ below 1e-38.
+    torch.set_flush_denormal(True)
     out = Path(out)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     # Seeded initialisation, or (cfg.init == "shipped") the package's weights to continue from.
