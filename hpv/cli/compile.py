@@ -70,12 +70,16 @@ def compile_command(target, stages, precisions, out, pipeline, pose, weights, sm
         return
     if not target:
         raise click.UsageError("--target is required (see --list-targets)")
-    from hpv.compiler.build import CompileRequest, compile
     from hpv.targets import get_target
 
-    spec = get_target(target)  # fail fast on an unknown target, before heavy imports
+    spec = get_target(target)  # fail fast on an unknown target, before heavy imports (torch: seconds)
     for p in precisions:
         spec.check_precision(p)
+    from hpv.pipelines import PIPELINES
+
+    if pipeline is not None:
+        PIPELINES.get(pipeline)
+    from hpv.compiler.build import CompileRequest, compile
     request = CompileRequest(target=target, stages=tuple(stages), precisions=tuple(precisions), out=out,
                              pipeline=pipeline, pose=pose, weights=parse_assignments(weights, "STAGE=PATH"),
                              small=small)

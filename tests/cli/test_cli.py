@@ -108,3 +108,14 @@ def test_error_messages_are_printed_as_plain_text(capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "hpv-compile[tflite]" in err and "/tmp/a[/]b" in err and "[type=x]" in err
+
+
+@pytest.mark.parametrize("args", [["--target", "nope"], ["--target", "onnx-cpu", "--pipeline", "nope"],
+                                  ["--target", "onnx-cpu", "--precision", "fp64"]])
+def test_bad_arguments_are_refused_before_torch_is_imported(args):
+    """A typo costs well under the seconds that importing torch and the converters takes."""
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom hpv.cli.compile import compile_command\n"
+            f"r = CliRunner().invoke(compile_command, {args!r})\n"
+            "assert r.exit_code == 2, r.output\nassert 'torch' not in sys.modules, 'torch imported'\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
