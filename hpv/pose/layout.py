@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from pose_format.pose_header import PoseHeader
 
+from hpv.errors import PoseFileError
+
 
 def _frozen(array: np.ndarray) -> np.ndarray:
     array.setflags(write=False)
@@ -31,6 +33,8 @@ class PoseLayout:
 
     @classmethod
     def from_header(cls, header: PoseHeader) -> PoseLayout:
+        """Raises `PoseFileError` for a limb or color the renderer could not draw: a limb whose ends are
+        not points of its own component, a color that is not three finite channels."""
         names, offsets, points, limbs, limb_component, colors = [], [], [], [], [], []
         offset = 0
         for k, c in enumerate(header.components):
@@ -38,10 +42,10 @@ class PoseLayout:
             names.append(c.name)
             offsets.append(offset)
             points.extend(c.points)
-            comp_limbs = np.asarray(c.limbs, dtype=np.int64).reshape(-1, 2)
+            comp_limbs = _limbs(c.name, c.limbs, n)
             limbs.append(comp_limbs + offset)
             limb_component.append(np.full(len(comp_limbs), k, dtype=np.int64))
-            palette = np.asarray(c.colors, dtype=np.float64).reshape(-1, 3)
+            palette = _palette(c.name, c.colors)
             if len(palette) == 0:
                 palette = np.zeros((1, 3))
             colors.append(palette[np.arange(n) % len(palette)])
@@ -68,3 +72,33 @@ class PoseLayout:
         """Global index of `point` in `component`."""
         s = self.component_slice(component)
         return s.start + self.point_names[s].index(point)
+
+
+def _limbs(component: str, limbs, num_points: int) -> np.ndarray:
+    """[L, 2] point indices of `component`'s limbs, each within its `num_points` points."""
+    try:
+        array = np.asarray(limbs, dtype=np.int64).reshape(-1, 2)
+    except (TypeError, ValueError, OverflowError):
+        raise PoseFileError(f"component {component!r}: limbs must be pairs of point indices; "
+                            f"got {limbs!r:.200}") from None
+    bad = np.flatnonzero(((array < 0) | (array >= num_points)).any(axis=1))
+    if len(bad):
+        first = int(bad[0])
+        raise PoseFileError(
+            f"component {component!r}: limb {first} {tuple(int(i) for i in array[first])} joins points outside "
+            + (f"its {num_points} points (indices 0..{num_points - 1})" if num_points else "it: it has no points")
+            + (f"; {len(bad) - 1} more limbs do too" if len(bad) > 1 else "")
+            + ": the header is corrupt"
+        )
+    return array
+
+
+def _palette(component: str, colors) -> np.ndarray:
+    """[C, 3] RGB colors of `component`, every channel finite."""
+    try:
+        array = np.asarray(colors, dtype=np.float64).reshape(-1, 3)
+    except (TypeError, ValueError, OverflowError):
+        raise PoseFileError(f"component {component!r}: colors must be RGB triples; got {colors!r:.200}") from None
+    if not np.isfinite(array).all():
+        raise PoseFileError(f"component {component!r}: colors must be finite; got {array.tolist()!r:.200}")
+    return array

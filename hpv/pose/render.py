@@ -2,9 +2,10 @@
 at once in numpy.
 
 Matches `PoseVisualizer._draw_frame`: point color = palette * conf + (1 - conf) * background
-(truncated to int), limb color = mean of its two point colors (then saturated, like cv2), limbs only
-between points with conf > 0, every visible point as a dot, painter's order by z (larger = further,
-drawn first; ties keep the visualizer's order: per component, points before limbs), thickness 1.
+(truncated to int; conf clamped to [0, 1], a non-finite conf counts as 0), limb color = mean of its
+two point colors (then saturated, like cv2), limbs only between points with conf > 0 and finite x, y,
+every visible point as a dot, painter's order by z (larger = further, drawn first; ties keep the
+visualizer's order: per component, points before limbs), thickness 1.
 Lines are sampled DDA-style without anti-aliasing (cv2 uses LINE_AA at the app's size).
 """
 
@@ -66,7 +67,10 @@ def render(seq: PoseSequence, resolution: int = 256, background=(255, 255, 255))
     if T == 0 or seq.layout.num_points == 0:
         return images
 
+    # As keypoints() does: confidence outside [0, 1] is clamped, a non-finite one means missing;
+    # otherwise an inf confidence makes the colors inf - inf = NaN.
     conf = seq.confidence.astype(np.float64)
+    conf = np.where(np.isfinite(conf), np.clip(conf, 0.0, 1.0), 0.0)
     colors = np.trunc(seq.layout.colors * conf[..., None] + (1 - conf[..., None]) * bg)  # [T, N, 3]
     a, b = _primitives(seq)
     scale, ox, oy = letterbox(FRAME_SIZE, FRAME_SIZE, R)

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from pose_format import Pose
@@ -97,3 +99,31 @@ def test_renders_every_frame_and_model_input_range():
     assert x.shape == (6, 3, 64, 64) and x.dtype == np.float32
     np.testing.assert_allclose(x, images.transpose(0, 3, 1, 2) / 127.5 - 1, atol=1e-6)
     assert x.min() >= -1 and x.max() == 1
+
+
+@pytest.mark.parametrize("conf, blended", [(np.inf, 0.0), (-np.inf, 0.0), (np.nan, 0.0), (7.0, 1.0), (1e38, 1.0),
+                                           (-3.0, 0.0), (0.5, 0.5)])
+def test_confidence_is_clamped_and_non_finite_counts_as_missing(conf, blended):
+    points = [(100, 200, 0), (400, 200, 0), *_far(10), *_far(20)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy warns when casting NaN colors to uint8
+        with np.errstate(all="raise"):
+            image = render(_seq(points, [conf, conf, 0, 0, 0, 0]), 256)[0]
+    if blended == 0:  # conf <= 0 or non-finite: the point is missing, so neither it nor its limb is drawn
+        assert (image == WHITE).all()
+    else:
+        expected = np.trunc(np.array(BODY_COLOR) * blended + (1 - blended) * WHITE)
+        assert (image[100, 50:201] == expected).all()
+        assert (image != WHITE).any(axis=-1).sum() == 151
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_coordinates_never_draw(bad):
+    points = [(100, 200, 0), (bad, 200, 0), (100, bad, 0), (400, 100, bad), *_far(10)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        image = render(_seq(points, [1, 1, 1, 1, 0, 0]), 256)[0]
+    # The body's a-b limb and the face's a point are not drawn; the body's a and the face's b (its
+    # non-finite z is ignored) are dots.
+    assert (image != WHITE).any(axis=-1).sum() == 2
+    assert tuple(image[100, 50]) == BODY_COLOR and tuple(image[50, 200]) == FACE_COLOR
