@@ -54,6 +54,10 @@ class ManifestError(HpvError):
     """A manifest that does not validate or points at files that are missing or changed."""
 
 
+class ArtifactRunError(ManifestError):
+    """An artifact that loaded failed while running (damaged, or from another version)."""
+
+
 class MissingExtraError(HpvError, ImportError):
     """An optional dependency that is not installed; names the pip extra that brings it."""
 

@@ -70,6 +70,9 @@ class NormalizationTransform:
         return (np.asarray(xy, np.float64) - (self.offset_x, self.offset_y)) / self.scale
 
 
+MAX_COORDINATE = 1e6  # pixels; a keypoint farther out is treated as missing
+
+
 def _normalize(source: PoseSource | Pose, person: int) -> tuple[PoseSequence, NormalizationTransform, int]:
     label = _label(source)
     pose = source if isinstance(source, Pose) else read_pose(source)
@@ -86,7 +89,10 @@ def _normalize(source: PoseSource | Pose, person: int) -> tuple[PoseSequence, No
     points = np.zeros(raw.shape[:2] + (3,))
     points[..., : min(3, raw.shape[-1])] = raw[..., :3]
     points[..., 2] *= pose.header.dimensions.width
-    seen = (conf > 0) & ~mask & np.isfinite(points).all(axis=-1)
+    # A point is seen when its confidence is a positive number and its coordinates are finite and
+    # within a frame of any real camera (a million pixels out is garbage, and would overflow float32).
+    seen = (conf > 0) & np.isfinite(conf) & ~mask & np.isfinite(points).all(axis=-1) \
+        & (np.abs(points) < MAX_COORDINATE).all(axis=-1)
 
     left = layout.index("POSE_LANDMARKS", "LEFT_SHOULDER")
     right = layout.index("POSE_LANDMARKS", "RIGHT_SHOULDER")
@@ -107,7 +113,7 @@ def _normalize(source: PoseSource | Pose, person: int) -> tuple[PoseSequence, No
     points[~seen] = 0.0
     sequence = PoseSequence(
         points=points.astype(np.float32),
-        confidence=np.where(seen, conf, 0.0).astype(np.float32),
+        confidence=np.where(seen, np.clip(conf, 0.0, 1.0), 0.0).astype(np.float32),
         fps=float(pose.body.fps),
         layout=layout,
         notes=tuple(f"{label}: {note}" for note in notes),

@@ -99,6 +99,10 @@ def load_weights(stage: Stage, path: str | Path) -> str:
                 f"checkpoint {path}: key {k!r} has shape {tuple(state[k].shape)}, stage {stage.name!r} "
                 f"({stage.tag}) expects {tuple(v.shape)}"
             )
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"checkpoint {path}: {', '.join(bad[:5])} hold NaN or infinite values; "
+                              "it is not a usable model (a diverged training run?)")
     stage.load_state_dict(state, strict=True)
     return sha256_file(path)
 

@@ -37,32 +37,7 @@ class KnownBug:
     where: str = ""  # "file.py:function", the innermost frame under hpv/
 
 
-KNOWN_BUGS = {
-    "reader-overflow": KnownBug(
-        "hpv/pose/reader.py _normalize: `points.astype(np.float32)` (line ~109) casts normalized points "
-        "without a range check: a finite coordinate near float32's max (3e38) overflows to inf "
-        "(numpy RuntimeWarning 'overflow encountered in cast'), so PoseSequence.points holds inf",
-        RuntimeWarning, "reader.py:_normalize"),
-    "reader-confidence": KnownBug(
-        "hpv/pose/reader.py _normalize: confidences are kept as read (`np.where(seen, conf, 0.0)`, line "
-        "~110): inf and values above 1 pass `conf > 0` into PoseSequence.confidence; keypoints() and "
-        "render() clamp them, other consumers see inf"),
-    "target-batch-unhashable": KnownBug(
-        "hpv/targets/__init__.py Target._batches (line ~90): `len(set(sizes))` raises TypeError for a "
-        "batch list holding tables or lists (`batch = [[1]]`, a `[[batch]]` array of tables); pydantic "
-        "passes TypeError through, so get_target and `hpv-compile --target X.toml` end in a traceback",
-        TypeError, "__init__.py:_batches"),
-    "checkpoint-non-finite": KnownBug(
-        "hpv/stages/checkpoint.py read_state_dict/load_weights: no finiteness check, so a checkpoint whose "
-        "weights hold NaN or inf loads silently (`hpv-compile --weights` only fails at verification, after "
-        "exporting every artifact; training resumes from NaN)"),
-    "onnx-run-error": KnownBug(
-        "hpv/compiler/backends/onnx.py run (line ~67): an error onnxruntime raises while running a model "
-        "(e.g. InvalidArgument 'indices element out of data bounds' from a Gather whose index constant is "
-        "damaged, in an artifact whose manifest size and sha256 were updated to match) escapes "
-        "`session.run` untyped, so `hpv render` ends in a traceback (exit 1) instead of naming the artifact",
-        Exception, "onnx.py:run"),
-}
+KNOWN_BUGS: dict[str, KnownBug] = {}  # none open: the five the suite found are fixed and tested below
 KNOWN_HITS: collections.Counter[str] = collections.Counter()
 KNOWN = object()  # what `typed` returns for a case that hit a known bug
 

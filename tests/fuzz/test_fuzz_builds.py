@@ -196,8 +196,7 @@ def test_render_command_on_a_tampered_build(build, tamper, tmp_path):
     check_cli(result, names=names, out_dir=tmp_path / "out", codes=(2,))
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["onnx-run-error"].reason)
-def test_known_bug_a_model_that_fails_to_run_is_a_traceback(build, tmp_path):
+def test_a_model_that_fails_to_run_is_a_typed_error(build, tmp_path):
     import onnx
 
     folder = tmp_path / "onnx-cpu"

@@ -238,9 +238,8 @@ def test_tampered_torch_checkpoints(data):
     run_checkpoint_case(data, ".pt")
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["checkpoint-non-finite"].reason)
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
-def test_known_bug_non_finite_weights_load(value, tmp_path):
+def test_non_finite_weights_are_refused_at_load(value, tmp_path):
     from hpv.errors import CheckpointError
     from safetensors.torch import save
 

@@ -261,14 +261,12 @@ def _shoulder_file(x: float = 300.0, conf: float = 1.0) -> bytes:
     return _set(data, start + 4 * frames * points * 3 + 4 * 11, "<f", conf)
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeWarning, reason=KNOWN_BUGS["reader-overflow"].reason)
-def test_known_bug_a_huge_finite_coordinate_overflows_to_inf():
+def test_a_huge_finite_coordinate_counts_as_missing():
     with strict_numpy():
         seq = load_sequence(_shoulder_file(x=3.4e38))
     assert np.isfinite(seq.points).all()
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["reader-confidence"].reason)
-def test_known_bug_the_reader_keeps_inf_confidence():
+def test_the_reader_clamps_confidence_and_drops_inf():
     seq = load_sequence(_shoulder_file(conf=float("inf")))
     assert np.isfinite(seq.confidence).all() and (seq.confidence <= 1).all()

@@ -92,9 +92,8 @@ def test_shipped_specs_copied_are_read(name):
     run_target_case(name, SPECS[name].encode(), None)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=KNOWN_BUGS["target-batch-unhashable"].reason)
 @pytest.mark.parametrize("batch", ["[[1]]", "[{}]"])
-def test_known_bug_a_batch_list_of_lists_or_tables_is_a_traceback(batch, tmp_path):
+def test_a_batch_list_of_lists_or_tables_is_a_typed_error(batch, tmp_path):
     from hpv.errors import TargetSpecError
     from hpv.targets import get_target
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from hpv.compiler.backends import Backend, CompileJob, register_backend
+from hpv.errors import ArtifactRunError
 from hpv.stages.interface import Role
 from hpv.targets import Precision, Target
 
@@ -64,7 +65,12 @@ class OnnxBackend(Backend):
         feeds_wanted = [i.name for i in session.get_inputs()]
 
         def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-            outs = session.run(names, {k: np.ascontiguousarray(feeds[k], np.float32) for k in feeds_wanted})
+            try:
+                outs = session.run(names, {k: np.ascontiguousarray(feeds[k], np.float32) for k in feeds_wanted})
+            except _ort_errors() as e:
+                raise ArtifactRunError(f"{path.name} failed in ONNX Runtime: {str(e).strip()[:300]}. "
+                                       "The artifact is damaged or was not built by this version: rebuild it "
+                                       "with hpv-compile") from None
             return dict(zip(names, outs))
 
         return run
@@ -84,3 +90,10 @@ class OnnxBackend(Backend):
 
         return {"inputs": [describe(v) for v in model.graph.input],
                 "outputs": [describe(v) for v in model.graph.output]}
+
+
+def _ort_errors() -> tuple[type[BaseException], ...]:
+    """The exception types ONNX Runtime raises from a run (Fail, InvalidArgument, EPFail, ...)."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    return tuple(v for v in vars(state).values() if isinstance(v, type) and issubclass(v, Exception))
