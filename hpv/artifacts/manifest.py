@@ -57,12 +57,18 @@ class StateRecord(_Strict):
                                     "(Core ML stateful); null: the app feeds output back to input")
 
 
-class ToleranceRecord(_Strict):
+class _Finite(_Strict):
+    """A verification figure that is NaN or infinite says nothing was checked: refused on load."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class ToleranceRecord(_Finite):
     min_psnr_db: float
     max_abs_error: float | None
 
 
-class VerificationRecord(_Strict):
+class VerificationRecord(_Finite):
     checked_on: str = Field(description="what ran the artifact on the build machine")
     psnr_db: float = Field(description="worst PSNR of image outputs against the PyTorch stage")
     psnr_late_db: float | None = Field(None, description="the same over the rollout's second half: drift shows here")

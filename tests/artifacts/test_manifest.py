@@ -125,3 +125,16 @@ def test_manifest_that_is_a_folder(tmp_path, given):
     (tmp_path / MANIFEST_NAME).mkdir()
     with pytest.raises(ManifestError, match="is a folder, not a manifest file"):
         load_manifest(tmp_path if given == "folder" else tmp_path / MANIFEST_NAME)
+
+
+def test_non_finite_verification_figures_are_refused():
+    """A NaN PSNR or tolerance in a manifest would read as 'verified'; the record refuses it."""
+    import pydantic
+
+    from hpv.artifacts.manifest import ToleranceRecord, VerificationRecord
+
+    with pytest.raises(pydantic.ValidationError):
+        ToleranceRecord(min_psnr_db=float("nan"), max_abs_error=None)
+    with pytest.raises(pydantic.ValidationError):
+        VerificationRecord(checked_on="x", psnr_db=float("nan"), max_abs_error=0.0, frames=1, batches=[1],
+                           tolerance=ToleranceRecord(min_psnr_db=30.0, max_abs_error=None), inputs="x")
