@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from hpv.cli.common import console, handle_errors
 from hpv.targets import MAX_BATCH
@@ -89,3 +90,25 @@ def profile_command(builds, device, device_id, outs, merge, runs, warmup, rounds
         write_profile(out, profile)
         console.print(f"profile of {device_profile.device.id} ({len(device_profile.artifacts)} artifact runs, "
                       f"{len(device_profile.pipelines)} pipeline configs) written to {out}", highlight=False)
+        warning = noise_warning(device_profile)
+        if warning:
+            console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+
+
+NOISY_SPREAD = 1.5  # p90 / p50 of a configuration above this: the machine was busy while it was timed
+
+
+def noise_warning(device) -> str | None:
+    """A sentence when some configuration's p90 is more than NOISY_SPREAD x its p50 (the scheduler
+    plans on p90, so such a profile plans far too low a frame rate); None for a quiet profile."""
+    timed = [(f"{p.pipeline} {p.precision} k={p.steps} b{p.batch}", p.latency) for p in device.pipelines]
+    timed += [(f"{a.artifact} b{a.batch}", a.latency) for a in device.artifacts]
+    spread = [(lat.p90_ms / lat.p50_ms, label) for label, lat in timed if lat.p50_ms > 0]
+    noisy = sorted((s for s in spread if s[0] > NOISY_SPREAD), reverse=True)
+    if not noisy:
+        return None
+    worst, label = noisy[0]
+    return (f"{len(noisy)} of {len(spread)} configurations were noisy (p90 up to {worst:.1f}x p50, {label}): "
+            "something else used the CPU while they were timed, and plans from this profile will hold "
+            "a lower frame rate than the device can. Profile again on an idle machine (more "
+            "--pipeline-runs help too) before planning or committing it.")

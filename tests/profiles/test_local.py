@@ -108,3 +108,17 @@ def test_two_builds_in_the_same_rounds_write_paired_profiles(small_build, tmp_pa
     assert CliRunner().invoke(cli, ["compare", str(a), str(b), "--threshold", "50"]).exit_code == 0
     run = CliRunner().invoke(cli, [*args, "--out", str(a)])
     assert run.exit_code == 2 and "one each" in run.output
+
+
+def test_a_noisy_profile_gets_a_warning_and_a_quiet_one_none():
+    from hpv.cli.profile import noise_warning
+    from hpv.profiles.schema import LatencyStats
+    from tests.profiles import factory
+
+    quiet = factory.device("phone-a")
+    assert noise_warning(quiet) is None
+    burst = LatencyStats.from_samples([10.0] * 16 + [60.0] * 4, warmup=1)  # p90 6x p50
+    noisy = quiet.model_copy(update={"pipelines": [quiet.pipelines[0].model_copy(update={"latency": burst}),
+                                                   *quiet.pipelines[1:]]})
+    message = noise_warning(noisy)
+    assert message and "6.0x p50" in message and "idle machine" in message
