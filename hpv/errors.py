@@ -22,8 +22,10 @@ class UnknownNameError(HpvError, LookupError):
         close = difflib.get_close_matches(name, self.choices, n=1)
         self.suggestion = close[0] if close else None
         hint = f" Did you mean {self.suggestion!r}?" if self.suggestion else ""
+        # "target" -> "Valid targets"; a qualified kind ("precision for target x") -> "Valid ones"
+        plural = f"{kind}s" if " " not in kind else "ones"
         super().__init__(
-            f"unknown {kind} {name!r}.{hint} Valid {kind}s: {', '.join(self.choices) or '(none)'}"
+            f"unknown {kind} {name!r}.{hint} Valid {plural}: {', '.join(self.choices) or '(none)'}"
         )
 
     def __str__(self) -> str:  # LookupError would repr() the message
