@@ -160,12 +160,12 @@ def check_outputs(outputs: list[Path], background: Background | None = None) -> 
     """Refuse, before anything loads or renders, an output that could not be written at the end:
     an existing folder, a parent that is a file, or a folder this user may not write in."""
     for out in map(Path, outputs):
+        if out.is_dir():
+            raise ConfigError(f"{out} is an existing folder: give -o the MP4 to write, like {out / 'out.mp4'}")
         if background is not None and out.suffix.lower() != background.suffix:
             kind = "RGBA video (PNG in QuickTime)" if background.mode == "alpha" else "H.264 MP4"
             raise ConfigError(f"{out}: --background {background.mode} writes {kind}; name the output "
                               f"{out.with_suffix(background.suffix).name}")
-        if out.is_dir():
-            raise ConfigError(f"{out} is an existing folder: give -o the MP4 to write, like {out / 'out.mp4'}")
         parent = next(p for p in (out.parent, *out.parent.parents) if p.exists() or p == p.parent)
         if not parent.is_dir():
             raise ConfigError(f"cannot write {out}: {parent} is a file, not a folder; choose another -o")
