@@ -192,13 +192,16 @@ def merge(files: list[ProfileFile]) -> ProfileFile:
 def load_profile(path: str | Path) -> ProfileFile:
     path = Path(path)
     try:
-        return ProfileFile.model_validate_json(path.read_bytes())
+        profile = ProfileFile.model_validate_json(path.read_bytes())
     except FileNotFoundError:
         raise ProfileError(f"no profile at {path}: make one with `hpv profile ARTIFACTS_DIR --out {path}`") from None
     except IsADirectoryError:
         raise ProfileError(f"{path} is a folder; give the profile's JSON file") from None
     except ValidationError as e:
         raise ProfileError(f"profile {path} is invalid:\n{e}") from None
+    if not profile.devices:  # nothing to compare, plan or report: a gate must not pass on it
+        raise ProfileError(f"profile {path} holds no devices: make one with `hpv profile ARTIFACTS_DIR --out {path}`")
+    return profile
 
 
 def write_profile(path: str | Path, profile: ProfileFile) -> Path:

@@ -78,3 +78,13 @@ def test_garbage_figures_are_refused_on_read_naming_file_and_field(tmp_path, pat
         load_profile(bad)
     text = " ".join(str(e.value).split())
     assert str(bad) in text and path in text and message in text
+
+
+def test_a_profile_file_without_devices_is_refused_on_read(tmp_path):
+    from hpv.errors import ProfileError
+    from hpv.profiles.schema import PROFILE_SCHEMA_VERSION, load_profile
+
+    path = tmp_path / "empty.json"
+    path.write_text(f'{{"schema_version": {PROFILE_SCHEMA_VERSION}, "generator": "x", "devices": []}}')
+    with pytest.raises(ProfileError, match="holds no devices"):
+        load_profile(path)
