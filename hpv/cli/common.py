@@ -17,6 +17,49 @@ from hpv.errors import HpvError
 console = Console(stderr=True)
 
 
+@contextlib.contextmanager
+def third_party_output_to(log_path):
+    """While the block runs, everything written to file descriptor 2 by anything but this
+    project's console (converter and runtime logs from native code, absl/TF INFO lines, library
+    warnings, their progress bars) goes to `log_path`; the project's own lines still reach the
+    terminal. When the block fails, the message says where that output is; an empty log is
+    removed. Where stderr is not the process's own (a test runner captures it), nothing changes."""
+    import os
+    from pathlib import Path
+
+    try:
+        real = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        real = False
+    if not real:
+        yield None
+        return
+    log_path = Path(log_path)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    terminal = os.fdopen(os.dup(saved), "w", buffering=1)
+    previous_file = console.file
+    try:
+        with open(log_path, "wb") as log:
+            os.dup2(log.fileno(), 2)
+            console.file = terminal
+            try:
+                yield log_path
+            except BaseException:
+                if log_path.stat().st_size:
+                    console.print(f"(converter and runtime output of this run: {log_path})", highlight=False)
+                raise
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+                console.file = previous_file
+                terminal.close()
+    finally:
+        if log_path.is_file() and not log_path.stat().st_size:
+            log_path.unlink()  # nothing was said: no file left behind
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread like Ctrl-C so that cleanup (`finally`) runs; exit 143."""
 

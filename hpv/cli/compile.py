@@ -8,7 +8,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hpv.cli.common import console, handle_errors, interruptible, parse_assignments
+from hpv.cli.common import console, handle_errors, interruptible, parse_assignments, third_party_output_to
 
 
 def _list_targets() -> None:
@@ -86,7 +86,10 @@ def compile_command(target, stages, precisions, out, pipeline, pose, weights, sm
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     # SIGTERM like Ctrl-C: the staging folder is removed and the command exits 143.
-    with interruptible(), Progress(*columns, console=console, transient=False) as bar:
+    import tempfile
+
+    log = Path(tempfile.gettempdir()) / f"hpv-compile-{spec.name}.log"  # what converters and runtimes print
+    with interruptible(), third_party_output_to(log), Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task(f"hpv-compile {target}", total=None)
 
         def progress(message: str, advance: int = 0) -> None:

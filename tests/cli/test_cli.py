@@ -119,3 +119,22 @@ def test_bad_arguments_are_refused_before_torch_is_imported(args):
             "assert r.exit_code == 2, r.output\nassert 'torch' not in sys.modules, 'torch imported'\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+
+
+def test_converter_noise_goes_to_a_log_not_the_terminal(tmp_path):
+    """absl / TensorFlow INFO lines, torchao's 'Failed to load', pytree warnings: in the log, not in
+    the build's own output."""
+    pytest.importorskip("litert_torch")
+    import os
+
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-m", "hpv.cli.compile", "--target", "tflite-cpu", "--small",
+                          "--stage", "fire_upscaler", "--precision", "fp32", "--out", str(tmp_path / "out")],
+                         capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    noise = [line for line in (run.stdout + run.stderr).splitlines()
+             if any(w in line for w in ("absl", "Failed to load", "INFO:", "I0000", "_pytree.py"))]
+    assert not noise, noise
+    assert "verified" in run.stderr
+    log = tmp_path / "hpv-compile-tflite-cpu.log"
+    assert log.is_file() and log.stat().st_size > 0
