@@ -87,9 +87,8 @@ class Target(BaseModel):
         if v == "dynamic":
             return v
         sizes = list(v) if isinstance(v, list | tuple) else None
-        if sizes and not all(isinstance(b, int | float) and not isinstance(b, bool) for b in sizes):
-            sizes = None  # tables or lists inside the list
-        if not sizes or len(set(sizes)) != len(sizes) or not all(_whole(b, 1, MAX_BATCH) for b in sizes):
+        # Whole numbers first: a list of tables or lists cannot go into a set.
+        if not sizes or not all(_whole(b, 1, MAX_BATCH) for b in sizes) or len(set(sizes)) != len(sizes):
             raise ValueError(f"batch = {v!r}: write \"dynamic\" or a list of distinct whole numbers "
                              f"from 1 to {MAX_BATCH}, like [1, 4]")
         return v

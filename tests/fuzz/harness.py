@@ -163,3 +163,16 @@ def assert_finite(value, where: str = "output") -> None:
 
 def finite_json(text: str, where: str) -> None:
     assert_finite(json.loads(text), where)
+
+
+def key_paths(tree, prefix=(), items: int = 2) -> list[tuple]:
+    """Every key path of a JSON tree (the root first), lists shortened to their first `items`
+    entries (their entries are alike)."""
+    out = [prefix]
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            out += key_paths(v, prefix + (k,), items)
+    elif isinstance(tree, list):
+        for i, v in enumerate(tree[:items]):
+            out += key_paths(v, prefix + (i,), items)
+    return out

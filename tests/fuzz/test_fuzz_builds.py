@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
-from tests.fuzz.harness import HOSTILE_VALUES, KNOWN, KNOWN_BUGS, check_cli, finite_json, fuzz_settings, invoke, typed
+from tests.fuzz.harness import HOSTILE_VALUES, KNOWN, KNOWN_BUGS, check_cli, finite_json, fuzz_settings, invoke, key_paths, typed
 from tests.fuzz.pose_corpus import fields, seeds
 
 pytest.importorskip("onnxruntime")
@@ -29,17 +29,6 @@ def build(small_build) -> Path:
 @pytest.fixture(scope="module")
 def manifest(build) -> dict:
     return json.loads((build / "manifest.json").read_text())
-
-
-def _paths(tree, prefix=()):
-    out = [prefix]
-    if isinstance(tree, dict):
-        for k, v in tree.items():
-            out += _paths(v, prefix + (k,))
-    elif isinstance(tree, list):
-        for i, v in enumerate(tree[:3]):
-            out += _paths(v, prefix + (i,))
-    return out
 
 
 def _load(folder: Path, names: list[str]):
@@ -58,7 +47,7 @@ def manifest_edits(draw):
 @given(edits=manifest_edits())
 def test_tampered_manifests(build, manifest, edits):
     tree = copy.deepcopy(manifest)
-    paths = _paths(manifest)[1:]
+    paths = key_paths(manifest, items=3)[1:]
     field = None
     for pick, op, value in edits:
         path = paths[pick % len(paths)]

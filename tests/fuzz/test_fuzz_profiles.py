@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
-from tests.fuzz.harness import HOSTILE_VALUES, check_cli, finite_json, fuzz_settings, invoke
+from tests.fuzz.harness import HOSTILE_VALUES, check_cli, finite_json, fuzz_settings, invoke, key_paths
 from tests.profiles import factory
 
 BASE = json.loads(factory.profile(factory.device("phone-a", precisions=("fp32", "int8")),
@@ -23,19 +23,7 @@ BASE = json.loads(factory.profile(factory.device("phone-a", precisions=("fp32", 
 NON_FINITE = re.compile(r"\b(nan|inf|-inf|infinity)\b", re.IGNORECASE)
 
 
-def _paths(tree, prefix=()):
-    """Every key path of `tree`, lists shortened to their first two items (samples are alike)."""
-    out = [prefix]
-    if isinstance(tree, dict):
-        for k, v in tree.items():
-            out += _paths(v, prefix + (k,))
-    elif isinstance(tree, list):
-        for i, v in enumerate(tree[:2]):
-            out += _paths(v, prefix + (i,))
-    return out
-
-
-PATHS = _paths(BASE)[1:]
+PATHS = key_paths(BASE, items=2)[1:]
 
 
 def _parent(tree, path):
