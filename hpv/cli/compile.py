@@ -5,21 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hpv.cli.common import console, handle_errors, interruptible, parse_assignments, third_party_output_to
+from hpv.cli.common import (
+    StepProgress, console, format_duration, handle_errors, interruptible, parse_assignments, third_party_output_to,
+)
 
 
 def _list_targets() -> None:
     from hpv.targets import all_targets
 
-    table = Table(title="targets")
-    for col in ("target", "format", "precisions (default first)", "compute units", "description"):
-        table.add_column(col)
-    for t in all_targets().values():
-        precs = [p.value for p in t.default_precisions] + [p.value for p in t.precisions if p not in t.default_precisions]
-        table.add_row(t.name, t.format, ", ".join(precs), ", ".join(t.compute_units), t.description)
+    table = Table(title="targets", title_justify="left")
+    for col in ("target", "format", "built by default", "also (--precision)", "compute units", "description"):
+        # Names, precisions and units are never cut or wrapped; only the description wraps in a terminal.
+        table.add_column(col, no_wrap=col != "description", overflow="fold")
+    for t in sorted(all_targets().values(), key=lambda t: t.name):
+        others = [p.value for p in t.precisions if p not in t.default_precisions]
+        table.add_row(t.name, t.format, ", ".join(p.value for p in t.default_precisions), ", ".join(others) or "-",
+                      ", ".join(t.compute_units), t.description)
     console.print(table)
 
 
@@ -27,7 +30,7 @@ def _list_stages() -> None:
     from hpv.pipelines import PIPELINES
     from hpv.stages import STAGES
 
-    table = Table(title="stages")
+    table = Table(title="stages", title_justify="left")
     for col in ("stage", "kind", "in pipelines", "description"):
         table.add_column(col)
     for name in STAGES:
@@ -37,9 +40,14 @@ def _list_stages() -> None:
     console.print(table)
 
 
-def _summary(result) -> Table:
+def _summary_title(result) -> str:
+    """Above the table, not its title: a table wraps its title at the table's width, mid-path."""
     checked = sorted({a.verification.checked_on for a in result.manifest.artifacts})
-    table = Table(title=f"{result.folder}/manifest.json (verified on {', '.join(checked)})")
+    return f"{result.folder}/manifest.json (verified on {', '.join(checked)})"
+
+
+def _summary(result) -> Table:
+    table = Table()
     for col in ("artifact", "MB", "PSNR dB", "max err", "weights"):
         table.add_column(col, justify="left" if col in ("artifact", "weights") else "right", no_wrap=True)
     for a in result.manifest.artifacts:
@@ -79,26 +87,30 @@ def compile_command(target, stages, precisions, out, pipeline, pose, weights, sm
 
     if pipeline is not None:
         PIPELINES.get(pipeline)
-    from hpv.compiler.build import CompileRequest, compile
-    request = CompileRequest(target=target, stages=tuple(stages), precisions=tuple(precisions), out=out,
-                             pipeline=pipeline, pose=pose, weights=parse_assignments(weights, "STAGE=PATH"),
-                             small=small)
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
+    assignments = parse_assignments(weights, "STAGE=PATH")
     # SIGTERM like Ctrl-C: the staging folder is removed and the command exits 143.
     import tempfile
 
     log = Path(tempfile.gettempdir()) / f"hpv-compile-{spec.name}.log"  # what converters and runtimes print
-    with interruptible(), third_party_output_to(log), Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task(f"hpv-compile {target}", total=None)
+    with interruptible(), third_party_output_to(log), StepProgress(f"hpv-compile {target}") as steps:
+        def progress(message: str, advance: int = 0, total: int | None = None, detail: bool = False) -> None:
+            if total is not None:
+                steps.set_total(total)
+            if detail:
+                steps.detail(message)
+            elif advance:
+                steps.done(message, advance)
+            else:
+                steps.step(message)
 
-        def progress(message: str, advance: int = 0) -> None:
-            if advance:
-                bar.console.print(f"  [green]✓[/] {message}", highlight=False)
-            bar.update(task, description=message, advance=advance)
+        steps.step("loading torch")
+        from hpv.compiler.build import CompileRequest, compile
 
+        request = CompileRequest(target=target, stages=tuple(stages), precisions=tuple(precisions), out=out,
+                                 pipeline=pipeline, pose=pose, weights=assignments, small=small)
         result = compile(request, progress)
-        bar.update(task, description=f"built {len(result.manifest.artifacts)} artifacts", total=len(result.manifest.artifacts))
+        steps.note(f"built {len(result.manifest.artifacts)} artifacts in {format_duration(steps.elapsed())}")
+    console.print(_summary_title(result), highlight=False, soft_wrap=True, markup=False)
     console.print(_summary(result))
     if any(a.weights == "untrained" for a in result.manifest.artifacts):
         console.print("[yellow]note:[/] stages marked 'untrained' use seeded random weights; "

@@ -5,26 +5,54 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from hpv.cli.common import console, handle_errors
+from hpv.cli.common import StepProgress, console, format_duration, handle_errors
+
+HEARTBEAT_S = 30.0  # a log file gets a line at least this often: step, loss, time, time left
 
 
-class RichReporter:
-    def __init__(self, bar: Progress):
-        self.bar, self.task = bar, None
+class TrainReporter:
+    """hpv.training's progress sink, printed through StepProgress: each phase's start and end and
+    every validation as lines; in a terminal a live bar with step, loss and time left; in a log file
+    a line of the same at least every HEARTBEAT_S seconds."""
+
+    def __init__(self, steps: StepProgress):
+        self.steps = steps
+        self.phase, self.total, self.done, self.start_done = "", 0, 0, 0
+        self.loss = float("nan")
 
     def start(self, phase: str, total: int, done: int) -> None:
-        self.task = self.bar.add_task(phase, total=total, completed=done, loss=float("nan"))
+        import time
+
+        self.phase, self.total, self.done, self.start_done, self.t0 = phase, total, done, done, time.monotonic()
+        resumed = f" (resuming at step {done})" if done else ""
+        self.steps.step(f"training {phase}: {total} steps{resumed}")
+        self.steps.count(done, total)
 
     def step(self, loss: float) -> None:
-        self.bar.update(self.task, advance=1, loss=loss)
+        import time
+
+        self.done += 1
+        self.loss = loss
+        self.steps.step(f"training {self.phase}", line=False)  # after a stage or a validation line
+        self.steps.count(self.done, self.total)
+        per_step = (time.monotonic() - self.t0) / max(1, self.done - self.start_done)
+        left = per_step * (self.total - self.done)
+        self.steps.detail(f"step {self.done}/{self.total}, loss {loss:.4f}, {per_step:.2f} s/step, "
+                          f"~{format_duration(left)} left")
+
+    def stage(self, message: str) -> None:
+        self.steps.step(message)
 
     def log(self, message: str) -> None:
-        self.bar.console.print(f"  {message}", highlight=False)
+        self.steps.note(message)
 
     def end(self) -> None:
-        pass
+        import time
+
+        ran = self.done - self.start_done
+        self.steps.note(f"{self.phase}: {ran} steps in {format_duration(time.monotonic() - self.t0)}, "
+                        f"last loss {self.loss:.4f}")
 
 
 @click.command(name="train", context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,14 +88,15 @@ def train_command(pipeline, config_name, out, pairs, steps_scale, install, small
             raise click.BadParameter(f"expected VIDEO:POSE, got {p!r}", param_hint="--pair")
         parsed.append((Path(video), Path(pose)))
     run = out / pipeline
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console) as bar:
-        reporter = RichReporter(bar)
-        reporter.log(f"rendering or loading data ({cfg.name} config)")
+    with StepProgress(f"hpv train {pipeline} ({cfg.name})", heartbeat_s=HEARTBEAT_S) as steps:
+        reporter = TrainReporter(steps)
+        steps.step(f"rendering or loading training data ({cfg.name} config)")
         data = build_dataset(cfg.data, shared_resolutions(pipeline, "default", "baseline", small=small),
-                             pairs=parsed, cache_dir=out / "data-cache")
+                             pairs=parsed, cache_dir=out / "data-cache",
+                             progress=lambda n, total: steps.detail(f"{n}/{total} sequences rendered"))
+        steps.note(f"data: {len(data.train)} train, {len(data.val)} val, {len(data.test)} test sequences")
         result = train_pipeline(pipeline, cfg, run, dataset=data, reporter=reporter, small=small)
+        steps.note(f"trained in {format_duration(steps.elapsed())}")
     for stage, path in result.weights.items():
         console.print(f"{stage}: {path} (sha256 {result.pipeline.weights[stage][:12]})")
         if install and small:

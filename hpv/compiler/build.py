@@ -28,7 +28,10 @@ from hpv.stages import STAGES
 from hpv.stages.checkpoint import path_bytes, sha256_file
 from hpv.targets import Precision, Target, get_target
 
-Progress = Callable[..., None]  # progress(message, advance=0): advance=1 when an artifact is done
+# progress(message, advance=0, total=None, detail=False): a step begins; advance=1: an artifact is
+# done; total: how many artifacts the build makes (once, before the first); detail=True: where the
+# current step is (a frame count), not a new step.
+Progress = Callable[..., None]
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,28 @@ def _group(samples: list[dict], batch: int | None) -> list[dict]:
             for i in range(0, len(samples) - batch + 1, batch)]
 
 
+def _verify_calls(frames: int, batch: int | None) -> int:
+    """How often verification calls an artifact: each frame of the rollout at batch 1 (or a
+    dynamic batch), plus one batched call (batch 3 for a dynamic batch; the fixed batch size)."""
+    if batch is None:
+        return frames + 1
+    return frames if batch == 1 else 1
+
+
+def _counted(run, label: str, calls: int, log):
+    """The artifact's runner, reporting each call as the verification step's detail."""
+    done = 0
+
+    def counted(feeds):
+        nonlocal done
+        out = run(feeds)
+        done += 1
+        log(f"{label}: frame {done}/{calls} on the artifact", detail=True)
+        return out
+
+    return counted
+
+
 def _build_stage(stage, batch, precisions, target, backend, calibration, heldout, weights, staging, log):
     """One stage at one batch size: convert once, then every precision from that conversion."""
     itf = stage.interface()
@@ -163,14 +188,21 @@ def _build_stage(stage, batch, precisions, target, backend, calibration, heldout
             shutil.copyfile(base, path)
         job = CompileJob(stage, precision, target, calibration, batch)
         notes = base_notes | backend.lower(job, path, lambda s, lb=label: log(f"{lb}: {s}"))
-        log(f"{label}: verify on {target.verified_on}")
-        result = verify(stage, backend.runner(path, target, stage), heldout.inputs[stage.name], artifact=label,
+        samples = heldout.inputs[stage.name]
+        calls = _verify_calls(len(samples), batch)
+        what = {None: f"{len(samples)} held-out frames, then one batch-3 call", 1: f"{len(samples)} held-out frames"}
+        log(f"{label}: verify on {target.verified_on} against PyTorch "
+            f"({what.get(batch, f'one call at batch {batch}')})")
+        run = _counted(backend.runner(path, target, stage), label, calls, log)
+        result = verify(stage, run, samples, artifact=label,
                         checked_on=target.verified_on, tolerance=target.tolerance[precision],
                         inputs=heldout.source, batch=batch)
         sig = backend.io_signature(path)
         held_inputs = {b.input for b in itf.state} if sig.get("states") else set()
         held_outputs = {b.output for b in itf.state} if sig.get("states") else set()
         frames = int(target.options.get("check_frames", 0))
+        if frames:
+            log(f"{label}: check data for the macOS job ({frames} held-out frames through PyTorch)")
         check = _write_check_data(staging / f"{label}.check.npz", stage, heldout.inputs[stage.name][:frames]) \
             if frames else None
         records.append(ArtifactRecord(
@@ -184,7 +216,8 @@ def _build_stage(stage, batch, precisions, target, backend, calibration, heldout
             canonical_sha256=backend.canonical_hash(path), check_data=check,
             notes={k: v for k, v in notes.items() if isinstance(v, int | float | bool | str)},
         ))
-        log(f"{label}: verified, PSNR {result.psnr_db:.1f} dB, max abs error {result.max_abs_error:.2g}", 1)
+        log(f"{label}: verified over {result.frames} frames, PSNR {result.psnr_db:.1f} dB, "
+            f"max abs error {result.max_abs_error:.2g}", 1)
     shutil.rmtree(base) if base.is_dir() else base.unlink()
     return records
 
@@ -195,16 +228,23 @@ def compile(request: CompileRequest, progress: Progress | None = None) -> BuildR
     precisions = resolve_precisions(target, request.precisions)
     pipeline = resolve_pipeline(request)
     stage_names = list(request.stages) or [r.stage for r in pipeline.stages]
+    log(f"loading the {target.format} backend")  # its converters import in seconds (TensorFlow for tflite)
     backend = get_backend(target.format)
     backend.check_target(target)
 
-    log(f"loading pipeline {pipeline.name}")
+    log(f"loading pipeline {pipeline.name}" + (" (small size)" if request.small else ""))
     lp = load_pipeline(pipeline, request.weights, small=request.small)
     calib_source = PoseSource(path=request.pose, seed=CALIBRATION_SEED, frames=24)
     heldout_source = PoseSource(seed=HELDOUT_SEED, frames=target.heldout_frames)
-    log(f"calibration poses: {calib_source.describe()}")
+    log(f"calibration inputs: {calib_source.describe()}, through the PyTorch pipeline")
     calib = stage_data(lp, calib_source)
+    log(f"held-out inputs for verification: {heldout_source.describe()}, through the PyTorch pipeline")
     heldout = stage_data(lp, heldout_source)
+    batches: list[int | None] = [None] if target.batch == "dynamic" else list(target.batch)
+    total = len(stage_names) * len(batches) * len(precisions)
+    log(f"{total} artifact{'s' * (total != 1)} to build: {', '.join(stage_names)} x "
+        f"{', '.join(p.value for p in precisions)}"
+        + ("" if batches == [None] else f" x batch {', '.join(map(str, batches))}"), total=total)
 
     out = Path(request.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -213,7 +253,6 @@ def compile(request: CompileRequest, progress: Progress | None = None) -> BuildR
     staging.mkdir()
     try:
         records = []
-        batches: list[int | None] = [None] if target.batch == "dynamic" else list(target.batch)
         for name in stage_names:
             stage = lp.stages[name]
             for batch in batches:

@@ -328,10 +328,11 @@ def train_pipeline(pipeline: str, cfg: TrainConfig, out: Path, *, dataset: Datas
     out = Path(out)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     # Seeded initialisation, or (cfg.init == "shipped") the package's weights to continue from.
+    reporter.stage(f"setting up the {pipeline} pipeline's stages ({cfg.init} weights)")
     lp = load_pipeline(PIPELINES.get(pipeline), shipped=cfg.init == "shipped" and not small, small=small)
     torch.manual_seed(cfg.seed)
     if dataset is None:
-        reporter.log("rendering training data")
+        reporter.stage("rendering training data")
         dataset = build_dataset(cfg.data, resolutions_for(lp), pairs=pairs, cache_dir=cache_dir)
     hist_path = out / "history.json"
     history: list[dict] = json.loads(hist_path.read_text()) if hist_path.is_file() else []
@@ -350,6 +351,8 @@ def train_pipeline(pipeline: str, cfg: TrainConfig, out: Path, *, dataset: Datas
     need = (range(len(dataset.train)) if lp.refiner is not None
             else [i for i, q in enumerate(dataset.train) if hr_res in q.target])
     est0: list[torch.Tensor | None] = [None] * len(dataset.train)
+    reporter.stage(f"generator estimates of {len(need)} training and {len(dataset.val)} validation sequences "
+                   "(what the next phases train on)")
     for i, e in zip(need, predict_generator(gen, [dataset.train[i] for i in need])):
         est0[i] = e
     train_est = [est0]
@@ -366,6 +369,7 @@ def train_pipeline(pipeline: str, cfg: TrainConfig, out: Path, *, dataset: Datas
             if not last and phase_done(ck / f"refiner-step{k + 1}.ckpt.safetensors", cfg.refiner.steps):
                 continue  # resuming: step k+1 is already trained, so its inputs are not needed
             # What steps 0..k now really produce (the weights changed): step k+1 trains on it.
+            reporter.stage(f"estimates after refinement steps 0..{k} of {len(dataset.train)} training sequences")
             train_est, val_est = train_est[:1], val0
             for j in range(k + 1):
                 train_est.append(refine(ref, dataset.train, train_est[j], j))

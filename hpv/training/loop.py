@@ -13,10 +13,15 @@ from hpv.training.state import load_state, save_state, step_generator
 
 
 class Reporter:
-    """Progress sink; the CLI passes a rich-based one. Defaults do nothing."""
+    """Progress sink; the CLI passes one that prints (hpv.cli.train). Defaults do nothing.
+
+    start / step / end: a training phase (its step count, each optimizer step's loss); stage: work
+    between phases that takes a while (rendering data, predicting the estimates the next phase
+    trains on); log: a line of results (validation)."""
 
     def start(self, phase: str, total: int, done: int) -> None: ...
     def step(self, loss: float) -> None: ...
+    def stage(self, message: str) -> None: ...
     def log(self, message: str) -> None: ...
     def end(self) -> None: ...
 

@@ -138,3 +138,60 @@ def test_converter_noise_goes_to_a_log_not_the_terminal(tmp_path):
     assert "verified" in run.stderr
     log = tmp_path / "hpv-compile-tflite-cpu.log"
     assert log.is_file() and log.stat().st_size > 0
+
+
+def test_build_output_has_a_progress_line_per_artifact(tmp_path):
+    """Each artifact gets a ✓ line with its count, and each step a time-stamped line, in the output
+    that a log file receives (no terminal: rich draws no bar there); paths are never wrapped."""
+    import re
+
+    from hpv.artifacts.manifest import load_manifest
+
+    out = tmp_path / ("a-long-folder-name-" * 4)  # wider than 80 columns with the rest of the line
+    r = run("--target", "onnx-cpu", "--small", "--stage", "fire_upscaler", "--out", str(out))
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    manifest = load_manifest(out / "onnx-cpu")
+    n = len(manifest.artifacts)
+    assert n == 2
+    for a in manifest.artifacts:
+        done = [line for line in lines if re.match(rf"\[\d+:\d\d\] ✓ \[[12]/{n}\] {re.escape(a.path)}: verified over "
+                                                   rf"\d+ frames, PSNR .* \(\d+\.\d s\)$", line)]
+        assert len(done) == 1, r.output
+        assert any(re.match(rf"\[\d+:\d\d\] {re.escape(a.path)}: verify on onnxruntime-cpu against PyTorch \(\d+ "
+                            r"held-out frames", line) for line in lines), r.output
+    assert any(re.match(r"\[\d+:\d\d\] fire_upscaler: export$", line) for line in lines), r.output
+    assert any(line.startswith(f"{out}/onnx-cpu/manifest.json") for line in lines), r.output
+
+
+def test_a_silent_step_gets_a_heartbeat_line_when_output_is_not_a_terminal():
+    import io
+    import time
+
+    from hpv.cli.common import LogConsole, StepProgress
+
+    buf = io.StringIO()
+    out = LogConsole(file=buf)
+    assert not out.is_terminal
+    with StepProgress("job", heartbeat_s=0.2, out=out) as steps:
+        steps.step("converting the thing")
+        steps.detail("frame 3/30")
+        time.sleep(0.7)
+    lines = buf.getvalue().splitlines()
+    assert lines[0] == "[0:00] converting the thing"
+    still = [line for line in lines if "... still converting the thing, frame 3/30 (" in line]
+    assert 1 <= len(still) <= 4 and still[0].endswith(" s so far)"), lines
+
+
+def test_list_targets_sorted_whole_names_and_defaults_apart():
+    r = run("--list-targets")
+    assert r.exit_code == 0, r.output
+    rows = [line for line in r.output.splitlines() if line.startswith("│")]
+    names = [row.split("│")[1].strip() for row in rows]
+    assert names == sorted(names) and names[:2] == ["coreml", "coreml-gpu"], names
+    assert "built by default" in r.output and "also (--precision)" in r.output
+    cells = {row.split("│")[1].strip(): [c.strip() for c in row.split("│")[2:-1]] for row in rows}
+    assert cells["onnx-cpu"][1:3] == ["fp32, int8", "-"]
+    assert cells["tflite-cpu"][1:3] == ["fp32, int8", "fp16"]
+    assert all(len(c) for c in cells["coreml-ios18"])  # nothing cut to '…'
+    assert "…" not in r.output

@@ -5,13 +5,30 @@ from click.testing import CliRunner
 from hpv.cli.main import cli
 
 
-def test_tiny_small_run_writes_weights_and_history(tmp_path):
+def test_tiny_small_run_writes_weights_and_history(tmp_path, monkeypatch):
+    """Also what a log file gets (no terminal, no bar): a line per phase and stage, and while a
+    phase runs, step, loss and time left at the heartbeat interval; weights paths unwrapped."""
+    import re
+
+    import hpv.cli.train
+
+    monkeypatch.setattr(hpv.cli.train, "HEARTBEAT_S", 0.05)
     r = CliRunner().invoke(cli, ["train", "--config", "tiny", "--small", "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output
     run = tmp_path / "default"
     assert (run / "history.json").is_file()
-    assert {p.name.split("-")[0] for p in (run / "weights").glob("*.safetensors")} == \
-        {"fire_gen", "refiner", "fire_upscaler"}
+    weights = sorted((run / "weights").glob("*.safetensors"))
+    assert {p.name.split("-")[0] for p in weights} == {"fire_gen", "refiner", "fire_upscaler"}
+    lines = r.output.splitlines()
+    for expected in (r"rendering or loading training data \(tiny config\)", r"data: \d+ train, \d+ val",
+                     r"training generator: 6 steps", r"generator: 6 steps in \d+\.\d s, last loss \d",
+                     r"generator estimates of \d+ training", r"training refiner-step0: 4 steps",
+                     r"training upscaler: 4 steps", r"trained in \d"):
+        assert any(re.match(rf"\[\d+:\d\d\] {expected}", line) for line in lines), (expected, r.output)
+    assert any(re.match(r"\[\d+:\d\d\] \.\.\. still training \w+, step \d+/\d+, loss \d\.\d{4}, "
+                        r"\d+\.\d\d s/step, ~\d+\.\d s left", line) for line in lines), r.output
+    for p in weights:
+        assert any(line.startswith(f"{p.name.split('-')[0]}: {p} (sha256 ") for line in lines), r.output
 
 
 def test_missing_video_pair_exits_2(tmp_path):
