@@ -8,20 +8,20 @@ from pathlib import Path
 
 import click
 from rich import box
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from hpv.cli.common import handle_errors
+from hpv.cli.common import LogConsole, handle_errors
 from hpv.profiles.compare import DEFAULT_QUANTILE, DEFAULT_THRESHOLD_PCT
 
 
 def _table(comparison) -> Table:
-    from hpv.profiles.compare import Verdict, format_ms, format_pct
+    from hpv.profiles.compare import Verdict, format_ms, format_pct, quantile_name
 
     verdicts = {Verdict.REGRESSION: "[bold red]regression[/]", Verdict.IMPROVEMENT: "[green]faster[/]",
                 Verdict.UNCHANGED: "[dim]ok[/]"}
-    table = Table(title=f"latency per call, ms: q{comparison.quantile:.0%} and its {comparison.confidence:.0%} interval",
+    table = Table(title=f"latency per call, ms: {quantile_name(comparison.quantile)} and its "
+                        f"{comparison.confidence:.0%} interval", title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("configuration (b: batch)", overflow="fold")
     for col in ("baseline", "current", "change"):
@@ -67,7 +67,7 @@ def compare_command(baseline, current, threshold, quantile, markdown, across_dev
 
     result = compare(load_profile(baseline), load_profile(current), threshold, quantile=quantile,
                      across_devices=across_devices)
-    out = Console(highlight=False, soft_wrap=False)
+    out = LogConsole(highlight=False, soft_wrap=False)
     out.print(_table(result))
     for title, only in (("only in baseline", result.only_in_baseline), ("only in current", result.only_in_current)):
         for where, labels in grouped(only).items():

@@ -36,12 +36,12 @@ if TYPE_CHECKING:  # the schema pulls in pydantic; `hpv --help` should not
 DEFAULT_THRESHOLD_PCT = 10.0
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_QUANTILE = 0.25  # the lower quartile: see the module's docstring
-# Half-width of the interval given to a median known only as p50 (no samples), relative to p50.
+# Half-width of the interval given to a latency known only as p50 (no samples), relative to p50.
 AGGREGATE_HALF_WIDTH = 0.05
 
 
 class Method(str, Enum):
-    """How a median's interval was obtained."""
+    """How an estimate's interval was obtained."""
 
     ORDER_STATISTIC = "order-statistic"  # from samples_ms
     ROUNDS = "rounds"  # from the quantile of each round of samples_ms: time-correlated noise included
@@ -56,7 +56,8 @@ class Verdict(str, Enum):
 
 @dataclass(frozen=True)
 class Estimate:
-    """A median latency (per call, ms) and its confidence interval."""
+    """Where a latency lies (per call, ms: the quantile compared, the lower quartile by default; the
+    field keeps its old name) and its confidence interval."""
 
     median_ms: float
     lo_ms: float
@@ -359,6 +360,16 @@ def format_ms(ms: float) -> str:
     return f"{ms:.0f}" if ms >= 100 else f"{ms:.1f}" if ms >= 10 else f"{ms:.2f}"
 
 
+def quantile_name(q: float) -> str:
+    """What a quantile is called in a sentence: 'lower quartile (q25)', 'median', 'q90'."""
+    named = {0.25: "lower quartile (q25)", 0.5: "median", 0.75: "upper quartile (q75)"}
+    return named.get(q, f"q{q * 100:g}")
+
+
+def quantile_short(q: float) -> str:
+    return "median" if q == 0.5 else f"q{q * 100:g}"
+
+
 def format_estimate(e: Estimate) -> str:
     return f"{format_ms(e.median_ms)} [{format_ms(e.lo_ms)}, {format_ms(e.hi_ms)}]"
 
@@ -372,7 +383,8 @@ def summary_line(comparison: Comparison) -> str:
     if c.only_in_baseline or c.only_in_current:
         extra = f"; {len(c.only_in_baseline)} only in baseline, {len(c.only_in_current)} only in current"
     return (f"{', '.join(parts)} of {len(c.entries)} configurations compared "
-            f"(threshold {c.threshold_pct:g}% beyond the {c.confidence:.0%} intervals of the q{c.quantile:.0%} latencies){extra}")
+            f"(threshold {c.threshold_pct:g}% beyond the {c.confidence:.0%} intervals of the "
+            f"{quantile_short(c.quantile)} latencies){extra}")
 
 
 def method_note(comparison: Comparison) -> str | None:
@@ -380,8 +392,8 @@ def method_note(comparison: Comparison) -> str | None:
     n = sum(Method.AGGREGATE in (e.baseline.method, e.current.method) for e in comparison.entries)
     if not n:
         return None
-    return (f"{n} configuration{'s' * (n != 1)} had no per-run samples (or too few): their medians are "
-            f"p50 +- {AGGREGATE_HALF_WIDTH:.0%}, so they need a change of about "
+    return (f"{n} configuration{'s' * (n != 1)} had no per-run samples (or too few): they are read as "
+            f"their p50 +- {AGGREGATE_HALF_WIDTH:.0%}, so they need a change of about "
             f"{comparison.threshold_pct + 200 * AGGREGATE_HALF_WIDTH:g}% to count.")
 
 
@@ -400,9 +412,7 @@ def to_markdown(comparison: Comparison, baseline_name: str = "baseline", current
     icon = ":x:" if c.regressions else ":white_check_mark:"
     lines = ["## Latency comparison", "",
              f"{icon} **{_md(summary_line(c))}**", "",
-             f"Baseline `{_code(baseline_name)}`, current `{_code(current_name)}`. Medians per call in ms "
-             f"with their {c.confidence:.0%} intervals; a regression is slower by more than "
-             f"{c.threshold_pct:g}% of the baseline median even between the intervals' near ends.", ""]
+             f"Baseline `{_code(baseline_name)}`, current `{_code(current_name)}`. {_md_method(c)}", ""]
     note = method_note(c)
     if note:
         lines += [f"> {_md(note)}", ""]
@@ -417,6 +427,23 @@ def to_markdown(comparison: Comparison, baseline_name: str = "baseline", current
             lines += [f"- {_md(where)}: {_md(', '.join(labels))}" for where, labels in grouped(only).items()]
             lines += ["", "</details>", ""]
     return "\n".join(lines)
+
+
+def _md_method(c: Comparison) -> str:
+    """What the figures are and when a configuration counts as a regression, as computed."""
+    q, short = quantile_name(c.quantile), quantile_short(c.quantile)
+    text = (f"Latency per call in ms: each configuration's {q} with its {c.confidence:.0%} interval "
+            f"(for one timed in rounds, the median of its rounds' {short}s).")
+    unpaired = [e for e in c.entries if e.ratio is None]
+    if unpaired:
+        text += (f" A regression is slower by more than {c.threshold_pct:g}% of the baseline's {short} even "
+                 "between the intervals' near ends.")
+    if len(unpaired) < len(c.entries):
+        who = "Configurations measured in the same rounds are" if unpaired else \
+            "Every configuration was measured in the same rounds and is"
+        text += (f" {who} judged by the round-by-round ratio of the {short}s (the change column): a "
+                 f"regression when its interval's low end exceeds {1 + c.threshold_pct / 100:g}.")
+    return text
 
 
 def _md_table(rows: Iterable[ConfigComparison]) -> list[str]:
