@@ -10,6 +10,7 @@ tables of the artifacts and pipelines. Every string taken from the profile is HT
 from __future__ import annotations
 
 import html
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -83,7 +84,7 @@ def _device_section(i: int, d: DeviceProfile, colours: dict[str, str]) -> str:
     facts = [("model", dev.model), ("SoC", dev.soc), ("OS", dev.os), ("CPU", dev.cpu), ("kind", dev.kind),
              ("target", d.target), ("threads", d.threads), ("measured", d.measured_at),
              ("peak GMAC/s", _num(dev.peak_gmacs)), ("manifest", d.manifest_sha256[:12]),
-             ("runtimes", ", ".join(f"{k} {v}" for k, v in dev.runtimes.items()) or None)]
+             ("runtimes", ", ".join(f"{k} {v}" for k, v in runtimes_used(d).items()) or None)]
     dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts if v is not None)
     pid = f"device-{i}"
     plots = [_pareto_plot(f"{pid}-pareto", d, colours), _steps_plot(f"{pid}-steps", d, colours),
@@ -93,6 +94,21 @@ def _device_section(i: int, d: DeviceProfile, colours: dict[str, str]) -> str:
             f"<dl class=\"facts\">{dl}</dl>\n<div class=\"plots\">\n" + "\n".join(plots) + "\n</div>\n"
             f"<h3>Artifacts</h3>\n{_artifact_table(d.artifacts)}\n"
             f"<h3>Pipelines</h3>\n{_pipeline_table(d.pipelines)}\n</section>")
+
+
+# Which runtime packages run which artifact format. A profiler records every runtime installed; the
+# page lists those of the formats this device's profile measured (and any it cannot attribute).
+RUNTIMES_BY_FORMAT = {
+    "onnx": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-web"),
+    "tflite": ("ai-edge-litert", "benchmark_model", "tflite-runtime", "tensorflow"),
+    "coreml": ("coremltools", "coreml"),
+}
+
+
+def runtimes_used(d: DeviceProfile) -> dict[str, str]:
+    formats = {a.format for a in d.artifacts}
+    claimed = {name: fmt for fmt, names in RUNTIMES_BY_FORMAT.items() for name in names}
+    return {k: v for k, v in d.device.runtimes.items() if claimed.get(k) in formats or k not in claimed}
 
 
 def _pareto_plot(pid: str, d: DeviceProfile, colours: dict[str, str]) -> str:
@@ -113,12 +129,27 @@ def _pareto_plot(pid: str, d: DeviceProfile, colours: dict[str, str]) -> str:
     for j, (p, (x, y)) in enumerate(zip(rated, pts)):
         tip = f"{name(p)}: p90 {x:.3g} ms/frame, expected PSNR {y:.2f} dB"
         chart.point(x, y, colours[p.precision], tip, front=j in on_front)
+    # One label per place on the front (identical configurations share one): their names where every
+    # one fits without touching another label or point; else numbers, named in a key below the plot.
+    places: dict[tuple[float, float], list[int]] = {}
     for i in front:
-        chart.text(*pts[i], name(rated[i]))
+        places.setdefault(pts[i], []).append(i)
+    taken, labels = list(chart.taken), list(chart.labels)
+    if not all(chart.text(*xy, " / ".join(name(rated[i]) for i in ids)) for xy, ids in places.items()):
+        chart.taken, chart.labels = taken, labels
+        numbered = {xy: list(range(n + 1, n + 1 + len(ids)))
+                    for xy, ids, n in zip(places, places.values(),
+                                          itertools.accumulate([0, *map(len, places.values())]))}
+        for xy, numbers in numbered.items():
+            chart.text(*xy, "/".join(map(str, numbers)))
+        key = [(n, f"{name(rated[i])}: p90 {pts[i][0]:.3g} ms/frame, {pts[i][1]:.2f} dB")
+               for xy, ids in places.items() for n, i in zip(numbered[xy], ids)]
+    else:
+        key = []
     legend = [(colours[p], p, False) for p in sorted({p.precision for p in rated})]
     legend.append((FRONT_COLOUR, "Pareto front (nothing both faster and better)", False))
     return chart.figure(legend, caption=f"{len(rated)} configurations, {len(front)} on the front; "
-                                        "up and left is better")
+                                        "up and left is better", key=key)
 
 
 def _steps_plot(pid: str, d: DeviceProfile, colours: dict[str, str]) -> str:
@@ -191,8 +222,15 @@ def _batch_plots(pid: str, d: DeviceProfile) -> list[str]:
     if not out:
         batches = sorted({it.batch for it in [*d.artifacts, *d.pipelines]})
         what = f" (batch {', '.join(map(str, batches))})" if batches else ""
-        out.append(_empty_figure(f"{pid}-single", "batch", title, f"single batch size measured{what}"))
+        out.append(_empty_figure(f"{pid}-single", "batch", title,
+                                 f"single batch size measured{what}: profile with several, e.g. "
+                                 "`hpv profile BUILD --batch 1 --batch 2 --batch 4`, to fill this plot"))
     return out
+
+
+LOAD_NOTE = ("load: from the file to a session ready to run (parsing, the runtime's graph optimizations, "
+             "kernel and memory set-up; with a GPU or NPU delegate, compiling for it): paid once when an "
+             "app opens the model, not per frame; first: the first call after loading")
 
 
 def _artifact_table(arts: Sequence[ArtifactProfile]) -> str:
@@ -208,8 +246,10 @@ def _artifact_table(arts: Sequence[ArtifactProfile]) -> str:
                      _num(a.peak_memory_mb), _num(a.achieved_gmacs),
                      _roofline(a.roofline_fraction),
                      _num(a.verification_psnr_db)])
-    return _table("artifacts", head, rows, numeric=range(5, len(head)),
-                  note=f"latency per call (a whole batch); {_runs(arts)}")
+    head, rows, same = _fold_constant(head, rows, ("format", "delegate nodes", "batch"))
+    return _table("artifacts", head, rows, numeric=_numeric(head, "batch" if "batch" in head else "load ms"),
+                  note="; ".join([*same, "latency per call (a whole batch)", LOAD_NOTE, _runs(arts)]),
+                  titles={"load ms": LOAD_NOTE})
 
 
 def _pipeline_table(pipes: Sequence[PipelineProfile]) -> str:
@@ -225,7 +265,25 @@ def _pipeline_table(pipes: Sequence[PipelineProfile]) -> str:
                      _num(p.latency.p50_ms / p.batch), _num(p.per_frame_p90_ms), _num(p.latency.p99_ms),
                      _num(q and q.expected_psnr_db), _num(q and q.psnr_db), _num(q and q.artifact_psnr_db),
                      "on front" if id(p) in front else "", q.source if q else None])
-    return _table("pipelines", head, rows, numeric=range(3, 12), note=_runs(pipes))
+    head, rows, same = _fold_constant(head, rows, ("pipeline", "generator", "batch", "resolution", "quality source"))
+    return _table("pipelines", head, rows, numeric=_numeric(head, "k", until="artifact PSNR dB"),
+                  note="; ".join([*same, _runs(pipes)]), wrap={"quality source"})
+
+
+def _fold_constant(head: list[str], rows: list[list], names: tuple[str, ...]) -> tuple[list[str], list[list], list[str]]:
+    """The columns among `names` that hold one value in every row (of several) leave the table and
+    become 'name: value' for its caption: the table stays narrow enough not to scroll sideways."""
+    if len(rows) < 2:
+        return head, rows, []
+    drop = [j for j, h in enumerate(head) if h in names and len({repr(r[j]) for r in rows}) == 1]
+    same = [f"{head[j]} {rows[0][j]}" for j in drop if rows[0][j] is not None]  # an empty column just goes
+    keep = [j for j in range(len(head)) if j not in drop]
+    return [head[j] for j in keep], [[r[j] for j in keep] for r in rows], [f"every row: {', '.join(same)}"] if same else []
+
+
+def _numeric(head: list[str], first: str, until: str | None = None) -> range:
+    """The columns from `first` (to `until`, inclusive) are right-aligned figures."""
+    return range(head.index(first), (head.index(until) + 1) if until else len(head))
 
 
 def _roofline(fraction: float | None) -> str | None:
@@ -250,10 +308,17 @@ def _runs(items) -> str:
     return f"{runs[0]}{'–' + str(runs[-1]) if len(runs) > 1 else ''} timed runs each"
 
 
-def _table(cls: str, head: list[str], rows: list[list], *, numeric: range, note: str = "") -> str:
-    num = ' class="num"'
-    th = "".join(f"<th{num if j in numeric else ''}>{_e(h)}</th>" for j, h in enumerate(head))
-    body = "".join("<tr>" + "".join(f"<td{num if j in numeric else ''}>{_e('—' if v is None else v)}</td>"
+def _table(cls: str, head: list[str], rows: list[list], *, numeric: range, note: str = "",
+           titles: dict[str, str] | None = None, wrap: set[str] = frozenset()) -> str:
+    titles = titles or {}
+
+    def attrs(j: int, header: bool = False) -> str:
+        cls_ = " ".join(c for c, on in (("num", j in numeric), ("wrap", head[j] in wrap)) if on)
+        tip = f' title="{_e(titles[head[j]])}"' if header and head[j] in titles else ""
+        return (f' class="{cls_}"' if cls_ else "") + tip
+
+    th = "".join(f"<th{attrs(j, True)}>{_e(h)}</th>" for j, h in enumerate(head))
+    body = "".join("<tr>" + "".join(f"<td{attrs(j)}>{_e('—' if v is None else v)}</td>"
                                     for j, v in enumerate(r)) + "</tr>\n" for r in rows)
     caption = f"<caption>{_e(note)}</caption>" if note else ""
     return (f"<div class=\"table-wrap\"><table class=\"{cls}\">{caption}<thead><tr>{th}</tr></thead>\n"
@@ -264,6 +329,9 @@ def _table(cls: str, head: list[str], rows: list[list], *, numeric: range, note:
 
 W, H = 560, 340
 LEFT, RIGHT, TOP, BOTTOM = 62, 18, 16, 50
+# A point label's box: 11px text, a character at most ~0.62 em wide (DejaVu Sans, the widest usual
+# fallback; system-ui fonts are narrower), and a margin so that neighbouring labels never touch.
+CHAR_W, LABEL_H, LABEL_PAD = 6.9, 11.0, 2.0
 
 
 @dataclass
@@ -282,6 +350,7 @@ class _Chart:
     parts: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     taken: list[tuple[float, float, float, float]] = field(default_factory=list)
+    segments: list[tuple[float, float, float, float]] = field(default_factory=list)  # lines, in pixels
     n_points: int = 0
 
     def px(self, x: float) -> float:
@@ -301,6 +370,7 @@ class _Chart:
         if len(xy) < 2:
             return
         pts = " ".join(f"{self.px(x):.1f},{self.py(y):.1f}" for x, y in xy)
+        self.segments += [(self.px(a), self.py(b), self.px(c), self.py(d)) for (a, b), (c, d) in zip(xy, xy[1:])]
         extra = " stroke-dasharray=\"6 4\"" if dash else ""
         self.parts.append(f"<polyline class=\"{cls}\" points=\"{pts}\" fill=\"none\" stroke=\"{colour}\" "
                           f"stroke-width=\"{width}\"{extra}/>")
@@ -318,20 +388,35 @@ class _Chart:
         self.parts.append(f"<circle class=\"{cls}\" cx=\"{self.px(x):.1f}\" cy=\"{self.py(y):.1f}\" {style} "
                           f"data-x=\"{x:.6g}\" data-y=\"{y:.6g}\"><title>{_e(tip)}</title></circle>")
 
-    def text(self, x: float, y: float, text: str) -> None:
-        """A label beside a point: the first of four places that overlaps no earlier label and stays
-        inside the plot; none when all four are taken (the point's tooltip still names it)."""
+    def text(self, x: float, y: float, text: str) -> bool:
+        """A label beside a point: the first of eight places around it (then eight further out)
+        that overlaps no point and no earlier label (nor, where one is free, a line) and stays
+        inside the plot or its empty top and right margins; none when all are taken (the point's tooltip still names it). Returns
+        whether it was placed. Boxes are estimated on the wide side, with a margin, so that a wider
+        fallback font does not make them touch."""
         px, py = self.px(x), self.py(y)
-        w, h = 6.2 * len(text), 12.0  # roughly, at the labels' 11px
-        for dx, dy, anchor in ((7, -7, "start"), (7, 15, "start"), (-7, -7, "end"), (-7, 15, "end")):
-            x0 = px + dx if anchor == "start" else px + dx - w
-            box = (x0, py + dy - h + 2, x0 + w, py + dy + 2)
-            inside = LEFT <= box[0] and box[2] <= W - RIGHT and TOP <= box[1] and box[3] <= H - BOTTOM
+        w, h = CHAR_W * len(text) + 2 * LABEL_PAD, LABEL_H + 2 * LABEL_PAD
+        # (anchor x offset, baseline offset, text-anchor): right, left, above, below, diagonals; twice.
+        # The near ring just clears a front point's own circle (radius 6) with the margin.
+        places = ((10, 4, "start"), (-10, 4, "end"), (0, -11, "middle"), (0, 20, "middle"),
+                  (8, -9, "start"), (-8, -9, "end"), (8, 18, "start"), (-8, 18, "end"),
+                  (22, 4, "start"), (-22, 4, "end"), (0, -23, "middle"), (0, 32, "middle"),
+                  (16, -18, "start"), (-16, -18, "end"), (16, 27, "start"), (-16, 27, "end"))
+        candidates = []
+        for dx, dy, anchor in places:
+            x0 = {"start": px + dx, "end": px + dx - w + 2 * LABEL_PAD, "middle": px - w / 2}[anchor] - LABEL_PAD
+            box = (x0, py + dy - LABEL_H - LABEL_PAD + 2, x0 + w, py + dy + LABEL_PAD + 2)
+            # Inside the plot, or in the empty margins above and to the right of it (not over ticks).
+            inside = LEFT <= box[0] and box[2] <= W - 2 and 1 <= box[1] and box[3] <= H - BOTTOM
             if inside and not any(_overlap(box, other) for other in self.taken):
-                self.taken.append(box)
-                self.labels.append(f"<text class=\"point-label\" x=\"{px + dx:.1f}\" y=\"{py + dy:.1f}\" "
-                                   f"text-anchor=\"{anchor}\">{_e(text)}</text>")
-                return
+                candidates.append((any(_crosses(box, seg) for seg in self.segments), dx, dy, anchor, box))
+        if not candidates:
+            return False
+        _, dx, dy, anchor, box = min(candidates, key=lambda c: c[0])  # stable: the first clear of lines
+        self.taken.append(box)
+        self.labels.append(f"<text class=\"point-label\" x=\"{px + dx:.1f}\" y=\"{py + dy:.1f}\" "
+                           f"text-anchor=\"{anchor}\">{_e(text)}</text>")
+        return True
 
     def svg(self) -> str:
         x0, x1, y0, y1 = LEFT, W - RIGHT, TOP, H - BOTTOM
@@ -363,19 +448,43 @@ class _Chart:
         out += ["<g class=\"data\">", *self.parts, *self.labels, "</g>", "</svg>"]
         return "\n".join(out)
 
-    def figure(self, legend: list[tuple[str, str, bool]], caption: str = "") -> str:
+    def figure(self, legend: list[tuple[str, str, bool]], caption: str = "",
+               key: Sequence[tuple[int, str]] = ()) -> str:
+        """The chart with its legend; `key`: (number, text) for points labelled by number."""
         dashed = ' stroke-dasharray="5 3"'
         items = "".join(
             f"<li><svg width=\"22\" height=\"10\" aria-hidden=\"true\"><line x1=\"1\" y1=\"5\" x2=\"21\" y2=\"5\" "
             f"stroke=\"{c}\" stroke-width=\"3\"{dashed if dash else ''}/></svg>{_e(t)}</li>"
             for c, t, dash in legend)
         cap = f" <span class=\"dim\">{_e(caption)}</span>" if caption else ""
+        key_list = ("<ol class=\"point-key\">" + "".join(f"<li value=\"{n}\">{_e(t)}</li>" for n, t in key)
+                    + "</ol>") if key else ""
         return (f"<figure class=\"plot plot-{self.kind.split()[0]}\"><figcaption>{_e(self.title)}{cap}</figcaption>\n"
-                f"{self.svg()}\n<ul class=\"legend\">{items}</ul></figure>")
+                f"{self.svg()}\n<ul class=\"legend\">{items}</ul>{key_list}</figure>")
 
 
 def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _crosses(box: tuple[float, float, float, float], seg: tuple[float, float, float, float]) -> bool:
+    """Whether a line segment passes through a box (Liang-Barsky clipping)."""
+    x0, y0, x1, y1 = seg
+    dx, dy = x1 - x0, y1 - y0
+    lo, hi = 0.0, 1.0
+    for p, q in ((-dx, x0 - box[0]), (dx, box[2] - x0), (-dy, y0 - box[1]), (dy, box[3] - y0)):
+        if p == 0:
+            if q < 0:
+                return False
+            continue
+        t = q / p
+        if p < 0:
+            lo = max(lo, t)
+        else:
+            hi = min(hi, t)
+        if lo > hi:
+            return False
+    return True
 
 
 def _empty_figure(pid: str, kind: str, title: str, why: str) -> str:
@@ -462,6 +571,7 @@ svg .point-label { font-size: 11px; fill: var(--fg); paint-order: stroke; stroke
 svg circle.point:hover { stroke: #000; stroke-width: 2; }
 ul.legend { list-style: none; padding: 0; margin: 8px 0 0; display: flex; flex-wrap: wrap; gap: 4px 16px; font-size: 12px; }
 ul.legend li { display: flex; align-items: center; gap: 6px; }
+ol.point-key { margin: 6px 0 0; padding-left: 2.2em; font-size: 12px; columns: 2; column-gap: 24px; }
 .note { color: var(--dim); font-style: italic; }
 figure.empty .note { margin: 24px 0; text-align: center; }
 .table-wrap { overflow-x: auto; }
@@ -470,6 +580,7 @@ caption { caption-side: bottom; text-align: left; color: var(--dim); padding-top
 th, td { padding: 3px 6px; border-bottom: 1px solid var(--line); white-space: nowrap; text-align: left; }
 th { background: var(--panel); font-weight: 600; white-space: normal; vertical-align: bottom; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.wrap { white-space: normal; min-width: 12em; }
 tbody tr:hover { background: #f0f4f8; }
 @media print { .plots { grid-template-columns: 1fr 1fr; } }
 """

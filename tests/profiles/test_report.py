@@ -342,3 +342,105 @@ def test_a_roofline_above_100_percent_says_the_peak_is_wrong():
 
     assert _roofline(0.42) == "42.0%" and _roofline(None) is None
     assert "peak measured too low" in _roofline(3.35)
+
+
+# -- what the page explains (issue 13) ---------------------------------------------------------
+
+def test_runtimes_are_those_the_profile_used():
+    d = factory.device()
+    d = d.model_copy(update={"device": d.device.model_copy(update={
+        "runtimes": {"onnxruntime": "1.32.0", "ai-edge-litert": "2.3.0", "delegate": "gpu"}})})
+    page = render_report(factory.profile(d))
+    runtimes = re.search(r"<dt>runtimes</dt><dd>([^<]*)</dd>", page).group(1)
+    assert runtimes == "onnxruntime 1.32.0, delegate gpu"  # unattributed keys stay; litert ran nothing here
+
+
+def test_single_batch_panel_says_how_to_fill_it():
+    page = render_report(factory.profile(factory.device()))
+    assert "single batch size measured (batch 1): profile with several, e.g. " \
+           "`hpv profile BUILD --batch 1 --batch 2 --batch 4`, to fill this plot" in page
+
+
+def test_load_time_is_explained():
+    page = render_report(factory.profile(factory.device()))
+    artifacts = page.split("<table class=\"artifacts\">")[1].split("</table>")[0]
+    assert "load: from the file to a session ready to run" in artifacts and "not per frame" in artifacts
+    assert re.search(r"<th class=\"num\" title=\"load: [^\"]+\">load ms</th>", artifacts)
+
+
+def test_columns_equal_in_every_row_move_to_the_caption():
+    """The pipelines table fits the page instead of scrolling sideways: one pipeline, generator,
+    batch, resolution and quality source for every row are said once, in the caption."""
+    d = factory.device(precisions=("fp32", "int8"))
+    long_source = "bench/quality.py --sequences 6 --frames 10 (test split of the cpu data, 6 sequences)"
+    d = d.model_copy(update={"pipelines": [p.model_copy(update={"quality": p.quality.model_copy(
+        update={"source": long_source})}) for p in d.pipelines]})
+    page = render_report(factory.profile(d))
+    pipelines = page.split("<table class=\"pipelines\">")[1].split("</table>")[0]
+    head = re.findall(r"<th[^>]*>([^<]*)</th>", pipelines)
+    assert head == ["precision", "k", "p50 ms/frame", "p90 ms/frame", "p99 ms/call", "expected PSNR dB",
+                    "PSNR dB (PyTorch)", "artifact PSNR dB", "Pareto"]
+    caption = re.search(r"<caption>([^<]*)</caption>", pipelines).group(1)
+    assert caption.startswith("every row: pipeline default, generator fire_gen, batch 1, resolution 768, "
+                              f"quality source {html.escape(long_source)}")
+    # Columns that differ stay, and a long free-text column wraps instead of widening the table.
+    rich = render_report(rich_profile())
+    rich_head = re.findall(r"<th[^>]*>([^<]*)</th>", rich.split("<table class=\"pipelines\">")[1].split("</table>")[0])
+    assert "batch" in rich_head
+    two_sources = d.model_copy(update={"pipelines": [p.model_copy(update={"quality": p.quality.model_copy(
+        update={"source": f"run {i % 2}"})}) for i, p in enumerate(d.pipelines)]})
+    assert "<td class=\"wrap\">run 1</td>" in render_report(factory.profile(two_sources))
+
+
+def _front_labels(page: str, device: int) -> list[str]:
+    svg = re.search(rf"<svg[^>]*id=\"device-{device}-pareto\".*?</svg>", page, re.S).group(0)
+    return re.findall(r"<text class=\"point-label\"[^>]*>([^<]*)</text>", svg)
+
+
+def test_every_place_on_the_front_is_labelled_by_name_or_by_number():
+    profile = rich_profile()
+    page = render_report(profile)
+    for i, d in enumerate(profile.devices):
+        front = pipeline_front(d.pipelines)
+        places = {(p.per_frame_p90_ms, p.quality.expected_psnr_db) for p in front}
+        labels = _front_labels(page, i)
+        assert len(labels) == len(places), (i, labels)
+        if all(re.fullmatch(r"[\d/]+", t) for t in labels):  # crowded: numbers, named in the key
+            numbers = sorted(int(n) for t in labels for n in t.split("/"))
+            assert numbers == list(range(1, len(front) + 1))
+            section = page.split(f"id=\"device-{i}-pareto\"")[1].split("</figure>")[0]
+            assert len(re.findall(r"<li value=\"\d+\">k=\d", section)) == len(front)
+    assert all(re.fullmatch(r"[\d/]+", t) for t in _front_labels(page, 0))  # device 0 is crowded
+    assert _front_labels(page, 1) == ["k=0", "k=1", "k=2"]  # device 1 has room for names
+
+
+LABEL_PROBE = """<script>
+const found = [...document.querySelectorAll('svg.chart')].map(svg => {
+  const box = e => { const b = e.getBBox(); return [b.x, b.y, b.x + b.width, b.y + b.height]; };
+  return {id: svg.id, labels: [...svg.querySelectorAll('text.point-label')].map(box),
+          points: [...svg.querySelectorAll('circle.point')].map(box)};
+});
+document.body.setAttribute('data-labels', JSON.stringify(found));
+</script>"""
+
+
+def test_point_labels_overlap_no_label_and_no_point_in_chromium(chromium, page, tmp_path):
+    """As the browser lays the text out (its own font, not the estimate): no label touches another
+    label or any point."""
+    path, _ = page
+    probed = tmp_path / "labels.html"
+    probed.write_text(path.read_text().replace("</body>", LABEL_PROBE + "</body>"))
+    dom = run_chromium(chromium, tmp_path, "--dump-dom", probed.as_uri()).stdout
+    charts = json.loads(html.unescape(re.search(r"data-labels=\"([^\"]*)\"", dom).group(1)))
+
+    def overlap(a, b):
+        return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+    labelled = 0
+    for chart in charts:
+        labels = chart["labels"]
+        labelled += len(labels)
+        for i, a in enumerate(labels):
+            assert not any(overlap(a, b) for b in labels[i + 1:]), chart["id"]
+            assert not any(overlap(a, p) for p in chart["points"]), chart["id"]
+    assert labelled >= 9
