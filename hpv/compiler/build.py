@@ -223,7 +223,7 @@ def _build_stage(stage, batch, precisions, target, backend, calibration, heldout
 
 
 def compile(request: CompileRequest, progress: Progress | None = None) -> BuildResult:
-    log = progress or (lambda _msg, advance=0: None)
+    log = progress or (lambda _msg, advance=0, total=None, detail=False: None)
     target = get_target(request.target)
     precisions = resolve_precisions(target, request.precisions)
     pipeline = resolve_pipeline(request)

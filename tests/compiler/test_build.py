@@ -1,6 +1,7 @@
 """The compile verb: a build that fails or is killed never leaves a manifest naming missing files."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -91,3 +92,20 @@ def test_calibration_from_a_pose_file(tmp_path, pose_file):
     result = compile(CompileRequest(target="onnx-cpu", stages=("fire_gen",), precisions=("int8",),
                                     out=tmp_path, small=True, pose=pose_file))
     assert result.manifest.calibration == str(pose_file)
+
+
+def test_progress_reports_the_total_each_step_frames_and_each_artifact(tmp_path):
+    """compile(progress=...): the artifact count first, a step per conversion / verification, the
+    verification's frame count as detail, one advance per artifact (and compile() without a
+    progress callback works too: the other tests)."""
+    calls = []
+    result = compile(CompileRequest(target="onnx-cpu", stages=("fire_upscaler",), out=tmp_path, small=True),
+                     lambda msg, advance=0, total=None, detail=False: calls.append((msg, advance, total, detail)))
+    totals = [c for c in calls if c[2] is not None]
+    assert [t[2] for t in totals] == [2] and calls.index(totals[0]) < calls.index(next(c for c in calls if c[1]))
+    done = [c[0] for c in calls if c[1]]
+    assert [d.split(":")[0] for d in done] == [a.path for a in result.manifest.artifacts]
+    frames = [c[0] for c in calls if c[3]]
+    assert frames and all(re.search(r"frame \d+/\d+ on the artifact$", f) for f in frames)
+    assert frames[-1].endswith(f"frame {result.manifest.artifacts[-1].verification.frames + 1}/"
+                               f"{result.manifest.artifacts[-1].verification.frames + 1} on the artifact")
