@@ -6,7 +6,9 @@ run kept), peak resident memory, MACs and the achieved fraction of the machine's
 GEMM peak. Per pipeline configuration (precision, batch, k = 0..K): the time of a whole frame,
 generator + k refiner steps + upscaler with the conversions between them, the figure the scheduler
 reads. Configurations are timed in turns, round by round, so a slow spell of this shared machine
-hits them all alike."""
+hits them all alike. Every measurement records its noise (p90 / p50, MAD, the samples beyond a
+robust outlier fence and the p90 without them), and the profile the whole run's (`NoiseRecord`),
+with the share of the machine's CPU time that other processes took meanwhile."""
 
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ import numpy as np
 
 from hpv.artifacts.manifest import MANIFEST_NAME, ArtifactRecord, Manifest, load_manifest
 from hpv.errors import ConfigError
-from hpv.profiles.schema import ArtifactProfile, DelegateRecord, DeviceIdentity, DeviceProfile, LatencyStats, PipelineProfile
+from hpv.profiles.schema import (
+    ArtifactProfile, DelegateRecord, DeviceIdentity, DeviceProfile, LatencyStats, PipelineProfile, noise_record,
+)
 
 Progress = Callable[..., None]  # progress(message, advance=0)
 # A timed sample lasts at least this long: shorter calls are timed in groups and averaged, so the
@@ -64,6 +68,41 @@ def measure_peak_gmacs(size: int = 512, seconds: float = 1.5) -> float:
         best = min(best, _timed(lambda: torch.mm(a, b)))
         n += 1
     return size**3 / best / 1e9
+
+
+class _MachineWatch:
+    """What the rest of the machine did while this process profiled: from /proc/stat (every
+    core's busy time, steal included: a VM's neighbours) minus this process's own CPU time. Linux
+    only; elsewhere the figure is None."""
+
+    def __init__(self):
+        self.start = self._now()
+
+    @staticmethod
+    def _now() -> tuple[float, float, float] | None:
+        try:
+            fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        except (OSError, ValueError, IndexError):
+            return None
+        tick = os.sysconf("SC_CLK_TCK")
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest is inside user)
+        own = os.times()
+        return (total - idle) / tick, total / tick, own.user + own.system
+
+    def other_cpu_fraction(self) -> float | None:
+        end = self._now()
+        if self.start is None or end is None or end[1] <= self.start[1]:
+            return None
+        busy, total, own = (e - s for e, s in zip(end, self.start))
+        return round(min(max((busy - own) / total, 0.0), 1.0), 4)
+
+
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def _timed(fn) -> float:
@@ -274,6 +313,7 @@ def profile_local_builds(builds: list[str | Path], *, runs: int = 60, warmup: in
     # Each build loaded and checked against its artifacts' signatures once, before any timing.
     loaded = [load_build(b, m) for b, m in zip(builds, manifests)]
     builds = [b.folder for b in loaded]
+    watch = _MachineWatch()
     peak = peak_gmacs or measure_peak_gmacs()
     log(f"fp32 GEMM peak of this machine: {peak:.1f} GMAC/s")
     rounds = min(rounds, runs)
@@ -291,7 +331,10 @@ def profile_local_builds(builds: list[str | Path], *, runs: int = 60, warmup: in
             device=identity, target=manifest.target, manifest_sha256=sha256_file(build / MANIFEST_NAME),
             measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), threads=os.cpu_count(),
             artifacts=arts, pipelines=pipes, pairing=pairing))
-    return out
+    # Noise, measured over the whole run: the builds were timed in the same rounds, so alike.
+    other, load = watch.other_cpu_fraction(), _load_average()
+    return [d.model_copy(update={"noise": noise_record(d.artifacts, d.pipelines, other_cpu_fraction=other,
+                                                       load_average=load)}) for d in out]
 
 
 def add_roofline(device: DeviceProfile, build: Path, peak_gmacs: float | None) -> DeviceProfile:
