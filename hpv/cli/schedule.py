@@ -114,7 +114,7 @@ def _print_plan(out, p) -> None:
 
     q = f"{p.expected_psnr_db:.2f} dB" if p.expected_psnr_db is not None else "unknown"
     out.print(f"[bold]{p.device}[/] ({p.target}) at {p.fps:g} fps: [bold green]{describe(p.config)}[/]")
-    out.print(f"  per-frame p90 {p.per_frame_p90_ms:.1f} ms of a {p.budget_ms:.1f} ms budget "
+    out.print(f"  per-frame p90 {p.per_frame_p90_ms:.1f} ms (outliers left out) of a {p.budget_ms:.1f} ms budget "
               f"(slack {p.slack_ms:.1f} ms, headroom {p.headroom:g}); expected PSNR {q}")
     out.print(f"  why: {p.reason}")
     out.print("  ladder: " + " > ".join(f"k={c.steps} {c.resolution}px" for c in p.ladder))

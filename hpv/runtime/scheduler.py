@@ -4,7 +4,16 @@ quality that holds a frame rate at p90 with headroom.
 A configuration is a pipeline entry of the profile (generator variant, precision, refinement steps k,
 batch, output resolution). It holds `fps` when its per-frame p90 (call p90 / batch) is at most
 headroom * 1000 / fps. `fps` counts every frame produced: with batch B, each of the B sequences
-gets fps / B."""
+gets fps / B.
+
+The p90 is taken without outliers (`PipelineProfile.per_frame_p90_ms`, from
+`hpv.profiles.schema.robust_p90`): samples above median + max(3 x 1.4826 x MAD, 0.25 x median) are
+left out, the slowest first and at most a quarter of them, and the p90 is that of the rest. On a
+shared machine a few runs of 20 can take 5x the others (another process had the CPU); the plain
+p90 of such a profile is that burst, and plans from it came out at random. The median and MAD
+barely move with a burst, so the plan does not; a configuration that is slow on most runs keeps
+its figure and is still refused. Without samples (runtimes that report aggregates only) the plain
+p90 is used. The first-frame limit reads the call's p90 the same way."""
 
 from __future__ import annotations
 
@@ -95,7 +104,7 @@ def _allowed(device: DeviceProfile, first_frame_ms: float | None, max_batch: int
         raise ProfileError(f"device {device.device.id!r} ({device.target}) has no pipeline measurements to "
                            "schedule from; profile it with its pipelines")
     return [p for p in device.pipelines if p.batch <= max_batch
-            and (first_frame_ms is None or p.latency.p90_ms <= first_frame_ms)]
+            and (first_frame_ms is None or p.latency.planning_p90_ms <= first_frame_ms)]
 
 
 def ladder(device: DeviceProfile, top: PipelineProfile) -> tuple[PipelineProfile, ...]:
@@ -116,15 +125,15 @@ def _reason(device: DeviceProfile, best: PipelineProfile, budget: float, n_feasi
     q = f"{best.quality.expected_psnr_db:.2f} dB" if best.quality else "unknown quality, the fastest"
     n = f"{n_feasible} configurations" if n_feasible > 1 else "the one configuration"
     head = (f"best expected quality ({q}) of {n} that fit "
-            f"{budget:.1f} ms per frame at p90 ({best.per_frame_p90_ms:.1f} ms)")
+            f"{budget:.1f} ms per frame at p90 without outliers ({best.per_frame_p90_ms:.1f} ms)")
     better = [p for p in device.pipelines if _rank(p) > _rank(best)]
     if not better:
         return head + "; no configuration of this device is better"
     top = min(better, key=lambda p: p.per_frame_p90_ms)  # the cheapest improvement
     if top.batch > max_batch:
         why = f"needs batch {top.batch} (max batch {max_batch})"
-    elif first_frame_ms is not None and top.latency.p90_ms > first_frame_ms:
-        why = f"takes {top.latency.p90_ms:.1f} ms per call, over the {first_frame_ms:g} ms first-frame budget"
+    elif first_frame_ms is not None and top.latency.planning_p90_ms > first_frame_ms:
+        why = f"takes {top.latency.planning_p90_ms:.1f} ms per call, over the {first_frame_ms:g} ms first-frame budget"
     else:
         why = f"needs {top.per_frame_p90_ms:.1f} ms per frame"
     q_top = f" ({top.quality.expected_psnr_db:.2f} dB)" if top.quality else ""
