@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from hpv.cli.common import console, handle_errors
+from hpv.cli.common import console, handle_errors, third_party_output_to
 from hpv.targets import MAX_BATCH
 
 
@@ -55,8 +55,13 @@ def profile_command(builds, device, device_id, outs, merge, runs, warmup, rounds
     kind, _, serial = device.partition(":")
     if kind == "adb" and len(builds) > 1:
         raise ConfigError("--device adb profiles one build at a time")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
+    import tempfile
+
+    log = Path(tempfile.gettempdir()) / "hpv-profile.log"  # what runtimes and converters print themselves
+    # No bar where the output is not a terminal: a transient bar there leaves only a blank line.
+    with third_party_output_to(log), Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                              TimeElapsedColumn(), console=console, transient=True,
+                                              disable=not console.is_terminal) as bar:
         task = bar.add_task(f"profiling {', '.join(m.target for m in manifests)} on {device}", total=None)
 
         def progress(message: str, advance: int = 0) -> None:
@@ -77,9 +82,13 @@ def profile_command(builds, device, device_id, outs, merge, runs, warmup, rounds
             if benchmark_model is None:
                 raise ConfigError("--device adb needs --benchmark-model PATH: LiteRT's benchmark_model binary "
                                   "built for the phone's ABI (it is pushed to /data/local/tmp)")
-            measured = [add_roofline(profile_android(
+            from hpv.profiles.schema import noise_record
+
+            phone = add_roofline(profile_android(
                 builds[0], benchmark_model=benchmark_model, serial=serial or None, threads=threads, delegate=delegate,
-                runs=runs, warmup_runs=warmup, progress=progress), builds[0], peak_gmacs)]
+                runs=runs, warmup_runs=warmup, progress=progress), builds[0], peak_gmacs)
+            measured = [phone if phone.noise else
+                        phone.model_copy(update={"noise": noise_record(phone.artifacts, phone.pipelines)})]
         else:
             raise ConfigError(f"--device {device!r}: use local or adb[:SERIAL]")
     for out, device_profile in zip(outs, measured):
@@ -96,19 +105,46 @@ def profile_command(builds, device, device_id, outs, merge, runs, warmup, rounds
 
 
 NOISY_SPREAD = 1.5  # p90 / p50 of a configuration above this: the machine was busy while it was timed
+UNFIT_OUTLIERS = 0.10  # more of all samples than this beyond their outlier fence: not bursts, a busy machine
+BUSY_OTHER_CPU = 0.25  # other processes' share of the CPU while profiling above this: a busy machine
 
 
 def noise_warning(device) -> str | None:
-    """A sentence when some configuration's p90 is more than NOISY_SPREAD x its p50 (the scheduler
-    plans on p90, so such a profile plans far too low a frame rate); None for a quiet profile."""
-    timed = [(f"{p.pipeline} {p.precision} k={p.steps} b{p.batch}", p.latency) for p in device.pipelines]
-    timed += [(f"{a.artifact} b{a.batch}", a.latency) for a in device.artifacts]
-    spread = [(lat.p90_ms / lat.p50_ms, label) for label, lat in timed if lat.p50_ms > 0]
-    noisy = sorted((s for s in spread if s[0] > NOISY_SPREAD), reverse=True)
-    if not noisy:
-        return None
-    worst, label = noisy[0]
-    return (f"{len(noisy)} of {len(spread)} configurations were noisy (p90 up to {worst:.1f}x p50, {label}): "
-            "something else used the CPU while they were timed, and plans from this profile will hold "
-            "a lower frame rate than the device can. Profile again on an idle machine (more "
-            "--pipeline-runs help too) before planning or committing it.")
+    """A sentence when the profile is noisy, None for a quiet one. The scheduler plans on the p90
+    without outliers (`hpv.profiles.schema.robust_p90`), so bursts of slow runs do not change the
+    plan, but such a profile is no record to compare or commit. Unfit to plan on: some
+    configuration's p90 without outliers is still over NOISY_SPREAD x its p50, or over
+    UNFIT_OUTLIERS of all runs were outliers (the machine was busy for much of the run), or other
+    processes used over BUSY_OTHER_CPU of the CPU meanwhile (every figure is slow)."""
+    from hpv.profiles.schema import noise_record, timed_configurations
+
+    timed = timed_configurations(device.artifacts, device.pipelines)
+    spread = sorted(((lat.p90_ms / lat.p50_ms, label) for label, lat in timed), reverse=True)
+    robust = sorted(((lat.planning_p90_ms / lat.p50_ms, label) for label, lat in timed), reverse=True)
+    noisy = [s for s in spread if s[0] > NOISY_SPREAD]
+    unfit = [s for s in robust if s[0] > NOISY_SPREAD]
+    noise = device.noise or noise_record(device.artifacts, device.pipelines)
+    outliers = noise.outlier_fraction or 0.0
+    busy = noise.other_cpu_fraction is not None and noise.other_cpu_fraction > BUSY_OTHER_CPU
+    others = (f"other processes used {noise.other_cpu_fraction:.0%} of the CPU while it was profiled"
+              if noise.other_cpu_fraction is not None else "")
+    again = ("Profile again on an idle machine (stop other jobs; more --pipeline-runs help too) before "
+             "planning on or committing it.")
+    if unfit or outliers > UNFIT_OUTLIERS or busy:
+        why = []
+        if unfit:
+            why.append(f"{len(unfit)} of {len(timed)} configurations stayed noisy without their outliers "
+                       f"(p90 up to {unfit[0][0]:.1f}x p50, {unfit[0][1]})")
+        if outliers > UNFIT_OUTLIERS:
+            why.append(f"{outliers:.0%} of all runs were outliers (p90 up to {spread[0][0]:.1f}x p50, {spread[0][1]})")
+        if others:
+            why.append(others)
+        return (f"unfit to plan on: {'; '.join(why)}. The machine was busy for much of the run: plans from "
+                f"this profile hold a lower frame rate than the device can, or miss deadlines. {again}")
+    if noisy:
+        worst, label = noisy[0]
+        return (f"{len(noisy)} of {len(timed)} configurations were noisy (p90 up to {worst:.1f}x p50, {label}): "
+                "bursts of other work took the CPU while they were timed" + (f" ({others})" if others else "") +
+                f". The scheduler plans on the p90 without such outliers (at most {robust[0][0]:.2f}x p50 "
+                f"here), so plans hold; but compare or commit only a profile of an idle machine. {again}")
+    return None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hpv.cli.common import console, handle_errors, interruptible
+from hpv.cli.common import console, handle_errors, interruptible, third_party_output_to
 
 
 @click.command(name="render", context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,9 +57,14 @@ def render_command(inputs, out, artifacts, profile, device_id, fps, precision, s
     if profile is not None and fps is None:
         raise ConfigError("--profile plans for a frame rate: give --fps too")
     loaded = load_profile(profile) if profile else None
+    import tempfile
+
+    log = Path(tempfile.gettempdir()) / "hpv-render.log"  # what runtimes print themselves (absl, LiteRT INFO)
     # SIGTERM / Ctrl-C: the partial videos are removed and the render thread stopped; exit 143 / 130.
-    with interruptible(), Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                   TimeElapsedColumn(), console=console, transient=True, disable=as_json) as bar:
+    # No bar where the output is not a terminal: a transient bar there leaves only a blank line.
+    with interruptible(), third_party_output_to(log), Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, transient=True, disable=as_json or not console.is_terminal) as bar:
         task = bar.add_task("rendering", total=None)
         report = render_video(
             artifacts, outputs, list(inputs), profile=loaded, device_id=device_id, fps=fps, precision=precision,
