@@ -118,6 +118,33 @@ def load_default_weights(stage: Stage) -> str:
     return load_weights(stage, path) if path.is_file() else UNTRAINED
 
 
+def load_overlapping_shipped(stage: Stage) -> str | None:
+    """Start a stage whose parameters have no shipped weights from the shipped weights of the same
+    stage at other parameters (a narrower upscaler from the wider one): every tensor takes the
+    leading slice of the shipped tensor along each dimension where the shapes differ. A training
+    start, not a model: returns the source file's name, or None when nothing fits."""
+    if default_weights_path(stage).is_file():
+        return None
+    own = stage.state_dict()
+    for path in sorted(WEIGHTS_DIR.glob(f"{stage.name}-*.safetensors")):
+        state = read_state_dict(path)
+        for name, module in stage.named_modules():
+            if hasattr(module, "upgrade_state"):
+                module.upgrade_state(state, f"{name}." if name else "")
+        if set(state) != set(own) or any(state[k].dim() != v.dim() for k, v in own.items()):
+            continue
+        new = {}
+        for k, v in own.items():
+            w = state[k]
+            if any(a < b for a, b in zip(w.shape, v.shape)):
+                break  # the shipped stage is narrower somewhere: no slice fills this one
+            new[k] = w[tuple(slice(0, n) for n in v.shape)].clone()
+        else:
+            stage.load_state_dict(new, strict=True)
+            return path.name
+    return None
+
+
 def save_weights(stage: Stage, path: str | Path) -> str:
     """Write the stage's weights as safetensors, atomically; return their sha256."""
     from safetensors.torch import save

@@ -330,6 +330,13 @@ def train_pipeline(pipeline: str, cfg: TrainConfig, out: Path, *, dataset: Datas
     # Seeded initialisation, or (cfg.init == "shipped") the package's weights to continue from.
     reporter.stage(f"setting up the {pipeline} pipeline's stages ({cfg.init} weights)")
     lp = load_pipeline(PIPELINES.get(pipeline), shipped=cfg.init == "shipped" and not small, small=small)
+    if cfg.init == "shipped" and not small:
+        from hpv.stages.checkpoint import UNTRAINED, load_overlapping_shipped
+
+        for name, stage in lp.stages.items():
+            src = load_overlapping_shipped(stage) if lp.weights[name] == UNTRAINED else None
+            if src:
+                reporter.stage(f"{name}: no shipped weights at {stage.tag}; starting from the leading slices of {src}")
     torch.manual_seed(cfg.seed)
     if dataset is None:
         reporter.stage("rendering training data")
