@@ -15,6 +15,7 @@ from rich.text import Text
 from hpv.errors import HpvError
 
 UNWRAPPED_WIDTH = 1000  # columns of a console that is not a terminal: no line is cut
+BAR_TEXT = 60  # characters of a progress bar's description, so that the bar and the times fit beside it
 
 
 class LogConsole(Console):
@@ -265,9 +266,9 @@ class StepProgress:
 
     def _refresh(self) -> None:
         if self._bar is not None:
-            with self._lock:
-                text = self.current + (f" ({self.detail_text})" if self.detail_text else "")
-            self._bar.update(self._task, description=text)
+            with self._lock:  # the step is the line just above: the bar shows how far it is
+                text = self.detail_text or self.current
+            self._bar.update(self._task, description=text if len(text) <= BAR_TEXT else text[:BAR_TEXT - 1] + "…")
 
     def _heartbeat(self) -> None:
         import time
