@@ -32,14 +32,14 @@ class ConfigRecord(_Strict):
     resolution: int = Field(ge=1, description="output frame side in pixels")
     per_frame_p90_ms: float = Field(ge=0, description="call p90 / batch: what the budget is checked against")
     per_frame_p50_ms: float = Field(ge=0, description="call p50 / batch: the controller's predicted frame time")
-    call_p90_ms: float = Field(ge=0, description="p90 of one call (the whole batch): the first-frame figure")
+    call_p90_ms: float = Field(ge=0, description="p90 of one call (the whole batch), without outliers: the first-frame figure")
     expected_psnr_db: float | None = Field(description="expected PSNR against ground truth; null: unknown")
 
     @classmethod
     def of(cls, p: PipelineProfile) -> ConfigRecord:
         return cls(pipeline=p.pipeline, generator=p.generator, precision=p.precision, steps=p.steps,
                    batch=p.batch, resolution=p.resolution, per_frame_p90_ms=round(p.per_frame_p90_ms, 4),
-                   per_frame_p50_ms=round(p.latency.p50_ms / p.batch, 4), call_p90_ms=round(p.latency.p90_ms, 4),
+                   per_frame_p50_ms=round(p.latency.p50_ms / p.batch, 4), call_p90_ms=round(p.latency.planning_p90_ms, 4),
                    expected_psnr_db=p.quality.expected_psnr_db if p.quality else None)
 
 
