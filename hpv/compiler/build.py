@@ -193,9 +193,12 @@ def _build_stage(stage, batch, precisions, target, backend, calibration, heldout
         what = {None: f"{len(samples)} held-out frames, then one batch-3 call", 1: f"{len(samples)} held-out frames"}
         log(f"{label}: verify on {target.verified_on} against PyTorch "
             f"({what.get(batch, f'one call at batch {batch}')})")
-        run = _counted(backend.runner(path, target, stage), label, calls, log)
+        runner = backend.runner(path, target, stage)
+        # A runner may name what really ran it (a browser: its version, the runtime's, the EP).
+        checked_on = getattr(runner, "checked_on", target.verified_on)
+        run = _counted(runner, label, calls, log)
         result = verify(stage, run, samples, artifact=label,
-                        checked_on=target.verified_on, tolerance=target.tolerance[precision],
+                        checked_on=checked_on, tolerance=target.tolerance[precision],
                         inputs=heldout.source, batch=batch)
         sig = backend.io_signature(path)
         held_inputs = {b.input for b in itf.state} if sig.get("states") else set()

@@ -51,6 +51,11 @@ class OnnxBackend(Backend):
         return notes
 
     def runner(self, path: Path, target: Target, stage=None):
+        from hpv.compiler.web.runner import browser_runner, parse_verified_on
+
+        browser = parse_verified_on(target.verified_on)
+        if browser is not None:  # a browser target: verified inside Chromium on its EP
+            return browser_runner(path, *browser)
         import onnxruntime as ort
 
         opts = ort.SessionOptions()

@@ -1,0 +1,32 @@
+"""Browser tests: headless Chromium (Debian's `chromium`, which the README's test command installs)
+driven by node + puppeteer-core from `web/` (installed with `npm ci` when node_modules is missing)."""
+
+import shutil
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def browser_ready():
+    """Skips (saying what is missing) where Chromium, node or npm packages cannot be had."""
+    pytest.importorskip("onnxruntime")
+    from hpv.compiler.web.chromium import BrowserUnavailableError, ensure_packages, find_chromium, find_node
+
+    try:
+        find_chromium()
+        find_node()
+        if not shutil.which("npm"):
+            raise BrowserUnavailableError("npm is missing")
+        ensure_packages()
+    except BrowserUnavailableError as e:
+        pytest.skip(f"browser tests need Chromium, node and npm: {e}")
+    return True
+
+
+@pytest.fixture(scope="session")
+def wasm_build(browser_ready, tmp_path_factory):
+    """The default pipeline at --small size for onnx-wasm, verified in Chromium (fp32 and int8)."""
+    from hpv.compiler.build import CompileRequest, compile
+
+    out = tmp_path_factory.mktemp("wasm")
+    return compile(CompileRequest(target="onnx-wasm", out=out, small=True))
