@@ -165,3 +165,12 @@ class Chromium:
 
     def __exit__(self, *_exc) -> None:
         self.close()
+
+
+def build_package(folder: Path | None = None) -> Path:
+    """Bundle `web/src` into `web/dist` (esbuild, well under a second); returns dist/."""
+    folder = ensure_packages(folder)
+    r = subprocess.run([find_node(), "build.mjs"], cwd=folder, capture_output=True, text=True, timeout=120)
+    if r.returncode:
+        raise BrowserUnavailableError(f"building the web package failed: {r.stderr.strip()[-600:]}")
+    return folder / "dist"

@@ -1,0 +1,123 @@
+// A compiled build run frame by frame in onnxruntime-web, as hpv.runtime.pipeline.CompiledPipeline
+// runs it in Python: generator (recurrent state carried) -> k refiner steps -> upscaler.
+// `ort` is the onnxruntime-web module the app imports (`import * as ort from "onnxruntime-web/wasm"`).
+import { ArtifactRecord, Manifest, pickArtifact, TensorRecord } from "./manifest";
+
+type Ort = any;  // the onnxruntime-web module: typed loosely so any build of it (wasm, webgpu) fits
+type Tensor = any;
+
+export interface PipelineOptions {
+  precision?: string;            // default: fp32 when the build has it
+  executionProviders?: string[]; // default ["wasm"]
+}
+
+export interface FrameTimes { generator: number; refiner: number; upscaler: number; total: number; }
+
+function concrete(t: TensorRecord, batch: number): number[] {
+  return t.shape.map((d) => (typeof d === "number" ? d : batch));
+}
+
+function rescale(x: Float32Array, src: [number, number] | null, dst: [number, number] | null): Float32Array {
+  if (!src || !dst || (src[0] === dst[0] && src[1] === dst[1])) return x;
+  const a = (dst[1] - dst[0]) / (src[1] - src[0]), b = dst[0] - src[0] * a;
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = x[i] * a + b;  // 3 x 128 x 128 values: not the per-pixel key
+  return out;
+}
+
+class Stage {
+  constructor(readonly record: ArtifactRecord, readonly session: any) {}
+  input(name: string) { return this.record.inputs.find((t) => t.name === name); }
+  output(name: string) { return this.record.outputs.find((t) => t.name === name); }
+  byRole(role: string) { return this.record.inputs.find((t) => t.role === role); }
+}
+
+export class WebPipeline {
+  private state: Record<string, Tensor> = {};
+  private previous: Tensor | null = null;
+  readonly maxSteps: number;
+  lastTimes: FrameTimes | null = null;
+
+  private constructor(private ort: Ort, readonly manifest: Manifest, readonly precision: string,
+                      private gen: Stage, private ref: Stage | null, private up: Stage) {
+    this.maxSteps = ref ? 1 : 0;
+    this.reset();
+  }
+
+  static async create(ort: Ort, buildUrl: string, manifest: Manifest, options: PipelineOptions = {}) {
+    const base = buildUrl.endsWith("/") ? buildUrl : buildUrl + "/";
+    const have = new Set(manifest.artifacts.map((a) => a.precision));
+    const precision = options.precision ?? (have.has("fp32") ? "fp32" : [...have][0]);
+    const opts = { executionProviders: options.executionProviders ?? ["wasm"], graphOptimizationLevel: "all" };
+    const load = async (rec: ArtifactRecord | null) => {
+      if (!rec) return null;
+      const bytes = new Uint8Array(await (await fetch(new URL(rec.path, base))).arrayBuffer());
+      return new Stage(rec, await ort.InferenceSession.create(bytes, opts));
+    };
+    const gen = await load(pickArtifact(manifest, "generator", precision));
+    const ref = await load(pickArtifact(manifest, "refiner", precision));
+    const up = await load(pickArtifact(manifest, "upscaler", precision));
+    return new WebPipeline(ort, manifest, precision, gen!, ref, up!);
+  }
+
+  /** Output size (pixels) of the upscaler. */
+  get resolution(): number { const s = this.up.output("upscaled")!.shape; return s[s.length - 1] as number; }
+  get outputRange(): [number, number] { return this.up.output("upscaled")!.value_range ?? [0, 1]; }
+
+  /** Forget the recurrent state: the next frame starts a new sequence. */
+  reset() {
+    this.state = {};
+    for (const s of this.gen.record.state) {
+      const t = this.gen.input(s.input)!;
+      const dims = concrete(t, 1);
+      this.state[s.input] = new this.ort.Tensor("float32", new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
+    }
+    this.previous = null;
+  }
+
+  /** One frame from 178 x 3 keypoints; returns the upscaler's [3, H, W] in `outputRange`. */
+  async frame(keypoints: Float32Array, k: number): Promise<Float32Array> {
+    if (!(k >= 0 && k <= this.maxSteps)) throw new Error(`k = ${k}: this pipeline refines 0..${this.maxSteps} steps`);
+    const T = this.ort.Tensor;
+    const t0 = performance.now();
+    const kp = this.gen.byRole("keypoints")!;
+    const out = await this.gen.session.run({ [kp.name]: new T("float32", keypoints, concrete(kp, 1)), ...this.state });
+    const state: Record<string, Tensor> = {};
+    for (const s of this.gen.record.state) state[s.input] = out[s.output];
+    for (const old of Object.values(this.state)) if (!Object.values(state).includes(old)) old.dispose?.();
+    this.state = state;
+    let est: Tensor = out["image"];
+    const fieldsName = this.gen.record.outputs.find((o) => o.role === "fields")?.name;
+    const fields = fieldsName ? out[fieldsName] : null;
+    const t1 = performance.now();
+    if (this.ref && k) {
+      const pose = this.poseFeed(this.ref, fields, keypoints);
+      const prev = this.previous ?? est;
+      for (let step = 0; step < k; step++) {
+        const r = await this.ref.session.run({ ...pose, estimate: est, previous: prev,
+                                               step: new T("float32", new Float32Array([step]), [1, 1]) });
+        est = r["refined"];
+      }
+    }
+    this.previous = est;
+    const t2 = performance.now();
+    const upIn = rescale(await est.getData(), this.gen.output("image")!.value_range, this.up.input("image")!.value_range);
+    const u = await this.up.session.run({ image: new T("float32", upIn, est.dims),
+                                          ...this.poseFeed(this.up, fields, keypoints) });
+    const img = (await u["upscaled"].getData()) as Float32Array;
+    const t3 = performance.now();
+    this.lastTimes = { generator: t1 - t0, refiner: t2 - t1, upscaler: t3 - t2, total: t3 - t0 };
+    return img;
+  }
+
+  private poseFeed(stage: Stage, fields: Tensor | null, keypoints: Float32Array): Record<string, Tensor> {
+    const kp = stage.byRole("keypoints");
+    if (kp) return { [kp.name]: new this.ort.Tensor("float32", keypoints, concrete(kp, 1)) };
+    const f = stage.byRole("fields");
+    return f && fields ? { [f.name]: fields } : {};
+  }
+
+  async release() {
+    for (const s of [this.gen, this.ref, this.up]) if (s) await s.session.release();
+  }
+}
