@@ -53,8 +53,11 @@ class OnnxBackend(Backend):
     def runner(self, path: Path, target: Target, stage=None):
         from hpv.compiler.web.runner import browser_runner, parse_verified_on
 
+        # A browser target's artifacts are verified (the build passes the stage) inside Chromium on
+        # the EP they target; the Python runtime (hpv render, a local profile) runs the same file in
+        # ONNX Runtime's CPU provider (`hpv profile --device chromium` measures the browser).
         browser = parse_verified_on(target.verified_on)
-        if browser is not None:  # a browser target: verified inside Chromium on its EP
+        if browser is not None and stage is not None:
             return browser_runner(path, *browser)
         import onnxruntime as ort
 

@@ -1,0 +1,73 @@
+"""The web runtime package (`web/dist/hpv.js`) driven in headless Chromium through
+`web/pages/frames.html`: a build and a `.pose` file served locally, frames run in the page (in a
+Web Worker or on the main thread) and posted back, or whole frames timed in the page."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from hpv.compiler.web.chromium import Chromium, build_package, chromium_version, web_dir
+from hpv.compiler.web.server import LocalServer
+
+_WAIT_READY = ("for (let i = 0; i < 400 && !window.hpvReady; i++) await new Promise(r => setTimeout(r, 25)); "
+               "if (!window.hpvReady) throw new Error('the page did not load its module'); return true;")
+
+
+class RuntimePage:
+    """`with RuntimePage(build, pose) as p: p.frames(12, k=1)` -> [12, 3, H, W] float32."""
+
+    def __init__(self, build: Path, pose: Path, *, precision: str = "fp32", worker: bool = True, threads: int = 1):
+        build_package()
+        self.server = LocalServer().__enter__()
+        try:
+            self.server.mount("/web/", web_dir())
+            self.server.mount("/build/", Path(build))
+            self.server.mount("/pose/", Path(pose).resolve().parent)
+            self.browser = Chromium()
+        except BaseException:
+            self.server.close()
+            raise
+        try:
+            self.browser.goto(self.server.url("/web/pages/frames.html"))
+            self.browser.eval(_WAIT_READY)
+            opts = {"buildUrl": self.server.url("/build/"), "poseUrl": self.server.url(f"/pose/{Path(pose).name}"),
+                    "precision": precision, "worker": worker, "threads": threads}
+            self.ready: dict = self.browser.eval(f"return await hpvFrames.open({json.dumps(opts)});")
+        except BaseException:
+            self.close()
+            raise
+        self.chromium = chromium_version()
+
+    @property
+    def runs_on(self) -> str:
+        r = self.ready
+        return (f"chromium {self.chromium} onnxruntime-web {r.get('ort')} wasm 1 thread, "
+                f"{'Web Worker' if r.get('where') == 'worker' else 'main thread'}")
+
+    def frames(self, count: int, k: int) -> tuple[np.ndarray, list[float]]:
+        """The first `count` frames at `k` from a fresh state, and each frame's ms in the page."""
+        slot = self.server.new_slot()
+        res = self.browser.eval(f"return await hpvFrames.frames({json.dumps({'count': count, 'k': k, 'slot': slot})});")
+        size = int(self.ready["resolution"])
+        data = np.frombuffer(self.server.take(slot), np.float32).reshape(res["frames"], 3, size, size)
+        return data, res["times"]
+
+    def time(self, k: int, runs: int, warmup: int = 3) -> list[float]:
+        """ms per whole frame (generator, k refiner steps, upscaler; state carried), in the page."""
+        return self.browser.eval(f"return await hpvFrames.time({json.dumps({'k': k, 'runs': runs, 'warmup': warmup})});")
+
+    def close(self) -> None:
+        try:
+            if hasattr(self, "browser"):
+                self.browser.close()
+        finally:
+            self.server.close()
+
+    def __enter__(self) -> RuntimePage:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()

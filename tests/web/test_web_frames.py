@@ -1,0 +1,46 @@
+"""The web runtime package in Chromium against the Python runtime, on the same .pose file."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+POSE = ROOT / "examples" / "signer.pose"
+
+
+def python_frames(build: Path, count: int, k: int) -> np.ndarray:
+    import dataclasses
+
+    from hpv.pose.conditioning import conditioning
+    from hpv.pose.reader import load_sequence
+    from hpv.runtime.build import load_build
+    from hpv.runtime.pipeline import CompiledPipeline
+
+    loaded = load_build(build)
+    pipe = CompiledPipeline(loaded, "fp32")
+    seq = load_sequence(POSE)
+    n = min(count, seq.num_frames)
+    poses = conditioning(seq.frames(0, n), pipe.conditioning_keys)
+    return np.concatenate([pipe.frame({key: v[t:t + 1] for key, v in poses.items()}, k) for t in range(n)])
+
+
+def psnr(a, b, peak=1.0):
+    mse = float(np.mean((np.asarray(a, np.float64) - b) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(peak * peak / mse)
+
+
+@pytest.mark.parametrize("worker", [True, False], ids=["worker", "main-thread"])
+def test_web_frames_match_the_python_runtime(wasm_build, worker):
+    from hpv.compiler.web.page import RuntimePage
+
+    with RuntimePage(wasm_build.folder, POSE, worker=worker) as page:
+        assert page.ready["where"] == ("worker" if worker else "main")
+        k = page.ready["maxSteps"]
+        assert k >= 1
+        got, times = page.frames(12, k)
+    want = python_frames(wasm_build.folder, 12, k)
+    assert got.shape == want.shape and len(times) == 12
+    score = psnr(got, want)
+    assert score >= 45.0, score
+    assert float(np.std(want)) > 0.01  # a picture, not a constant

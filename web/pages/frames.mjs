@@ -1,0 +1,57 @@
+// Runs a .pose file through the web runtime (dist/hpv.js) and POSTs the frames back to hpv:
+// tests compare them with the Python runtime's, bench/web_speed.py times whole frames.
+import { readPose, toKeypoints, startRunner, ChromaRenderer } from "/web/dist/hpv.js";
+
+const ORT = "/web/node_modules/onnxruntime-web/dist/";
+let runner = null;
+let keypoints = null;
+
+async function open({ buildUrl, poseUrl, precision = "fp32", worker = true, threads = 1 }) {
+  if (runner) await runner.close();
+  runner = await startRunner({ buildUrl, ortUrl: ORT + "ort.wasm.min.mjs", wasmPaths: ORT, precision, threads,
+                               worker: worker ? "/web/dist/worker.js" : false });
+  keypoints = toKeypoints(readPose(await (await fetch(poseUrl)).arrayBuffer()));
+  const { manifest, ...ready } = runner.ready;
+  return { ...ready, frames: keypoints.frames, fps: keypoints.fps };
+}
+
+// Frames [0, count) at k from a fresh state; POSTs [count, 3, H, W] float32 to `slot` when given.
+async function frames({ count, k, slot = null, draw = false }) {
+  await runner.reset();
+  const N = keypoints.data.length / keypoints.frames;
+  const n = Math.min(count, keypoints.frames);
+  const times = [];
+  const parts = [];
+  const renderer = draw ? new ChromaRenderer(document.getElementById("view")) : null;
+  for (let t = 0; t < n; t++) {
+    const f = await runner.frame(keypoints.data.slice(t * N, (t + 1) * N), k);
+    times.push(f.times.total);
+    if (slot) parts.push(f.image);
+    if (renderer) renderer.draw(f.image, runner.ready.resolution, runner.ready.range);
+  }
+  if (slot) {
+    const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+    let at = 0;
+    for (const p of parts) { out.set(p, at); at += p.length; }
+    const r = await fetch(slot, { method: "POST", body: out.buffer });
+    if (!r.ok) throw new Error(`posting frames failed: ${r.status}`);
+  }
+  return { frames: n, times };
+}
+
+// Whole-frame timings: `runs` frames at k cycling through the sequence, state carried.
+async function time({ k, runs, warmup = 3 }) {
+  const N = keypoints.data.length / keypoints.frames;
+  const times = [];
+  for (let i = 0; i < warmup + runs; i++) {
+    const t = i % keypoints.frames;
+    if (t === 0) await runner.reset();
+    const t0 = performance.now();
+    await runner.frame(keypoints.data.slice(t * N, (t + 1) * N), k);
+    if (i >= warmup) times.push(performance.now() - t0);
+  }
+  return times;
+}
+
+window.hpvFrames = { open, frames, time };
+window.hpvReady = true;
