@@ -9,6 +9,7 @@ from hpv import __version__
 from hpv.cli.compare import compare_command
 from hpv.cli.compile import compile_command
 from hpv.cli.schedule import schedule_command
+from hpv.cli.serve import serve_command
 from hpv.cli.profile import profile_command
 from hpv.cli.render import render_command
 from hpv.cli.report import report_command
@@ -28,6 +29,7 @@ cli.add_command(compare_command)
 cli.add_command(render_command)
 cli.add_command(report_command)
 cli.add_command(train_command)
+cli.add_command(serve_command)
 
 
 def main() -> None:

@@ -32,7 +32,17 @@ export async function setupOrt(ortUrl: string, wasmPaths?: string, threads = 1) 
   return ort;
 }
 
+/** URLs made absolute against the page (a worker and fetch need absolute ones). */
+function absolute(o: RunnerOptions): RunnerOptions {
+  const base = (globalThis as any).location?.href;
+  if (!base) return o;
+  const abs = (u?: string) => (u === undefined ? u : new URL(u, base).href);
+  return { ...o, buildUrl: abs(o.buildUrl)!, ortUrl: abs(o.ortUrl)!, wasmPaths: abs(o.wasmPaths),
+           worker: typeof o.worker === "string" ? abs(o.worker) : o.worker };
+}
+
 export async function startMain(o: RunnerOptions): Promise<Runner> {
+  o = absolute(o);
   const ort = await setupOrt(o.ortUrl, o.wasmPaths, o.threads ?? 1);
   const manifest = await loadManifest(o.buildUrl);
   const p = await WebPipeline.create(ort, o.buildUrl, manifest, { precision: o.precision, executionProviders: o.executionProviders });
@@ -78,6 +88,7 @@ function startWorker(o: RunnerOptions, url: string): Promise<Runner> {
 
 /** A worker runner, or the main thread where a worker cannot run the backend. */
 export async function startRunner(o: RunnerOptions): Promise<Runner> {
+  o = absolute(o);
   if (o.worker !== false && typeof Worker !== "undefined") {
     const url = typeof o.worker === "string" ? o.worker : new URL("./worker.js", import.meta.url).href;
     try {

@@ -34,6 +34,8 @@ class LocalServer:
         self._posted: dict[str, bytes] = {}
         self._posted_cv = threading.Condition()
         self._ids = itertools.count()
+        self.index: str | None = None  # where "/" redirects to (a demo page)
+        self._aliases: dict[str, Path] = {}
         self._httpd = ThreadingHTTPServer((host, port), self._handler())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="hpv-web-server", daemon=True)
@@ -52,6 +54,11 @@ class LocalServer:
             raise ValueError(f"mount prefix {prefix!r}: write it as '/name/'")
         self._mounts[prefix] = Path(folder).resolve()
         return prefix
+
+    def serve_file(self, path: str, file: Path) -> str:
+        """Serve one file at `path` (e.g. /pose/default.pose); returns the path."""
+        self._aliases[path] = Path(file).resolve()
+        return path
 
     def put_blob(self, data: bytes) -> str:
         """Keep `data` in memory; returns the path a page fetches it from (once or more)."""
@@ -74,6 +81,8 @@ class LocalServer:
             return self._posted.pop(key)
 
     def _resolve(self, path: str) -> Path | None:
+        if path in self._aliases:
+            return self._aliases[path]
         for prefix, folder in sorted(self._mounts.items(), key=lambda kv: -len(kv[0])):
             if path.startswith(prefix):
                 target = (folder / path[len(prefix):]).resolve()
@@ -108,7 +117,7 @@ class LocalServer:
                     return self._send(200, blob, "application/octet-stream") if blob is not None \
                         else self._send(404, b"no such blob")
                 if path == "/":
-                    index = next((p for p in ("/demo/", "/web/pages/") if p in server._mounts), None)
+                    index = server.index
                     if index:
                         self.send_response(HTTPStatus.FOUND)
                         self.send_header("Location", index)
