@@ -6,11 +6,19 @@ const ORT = "/web/node_modules/onnxruntime-web/dist/";
 let runner = null;
 let keypoints = null;
 
-async function open({ buildUrl, poseUrl, precision = "fp32", worker = true, threads = 1 }) {
+// poseUrl: a .pose file; or keypointsUrl: raw float32 [T, 178, 3] keypoints (at `fps`).
+async function open({ buildUrl, poseUrl = null, keypointsUrl = null, fps = 25, precision = "fp32", worker = true,
+                      threads = 1, ep = "wasm" }) {
   if (runner) await runner.close();
-  runner = await startRunner({ buildUrl, ortUrl: ORT + "ort.wasm.min.mjs", wasmPaths: ORT, precision, threads,
-                               worker: worker ? "/web/dist/worker.js" : false });
-  keypoints = toKeypoints(readPose(await (await fetch(poseUrl)).arrayBuffer()));
+  const build = ep === "webgpu" ? "ort.webgpu.min.mjs" : "ort.wasm.min.mjs";
+  runner = await startRunner({ buildUrl, ortUrl: ORT + build, wasmPaths: ORT, precision, threads,
+                               executionProviders: [ep], worker: worker ? "/web/dist/worker.js" : false });
+  if (poseUrl) {
+    keypoints = toKeypoints(readPose(await (await fetch(poseUrl)).arrayBuffer()));
+  } else {
+    const data = new Float32Array(await (await fetch(keypointsUrl)).arrayBuffer());
+    keypoints = { frames: data.length / (178 * 3), fps, data };
+  }
   const { manifest, ...ready } = runner.ready;
   return { ...ready, frames: keypoints.frames, fps: keypoints.fps };
 }

@@ -19,22 +19,29 @@ _WAIT_READY = ("for (let i = 0; i < 400 && !window.hpvReady; i++) await new Prom
 class RuntimePage:
     """`with RuntimePage(build, pose) as p: p.frames(12, k=1)` -> [12, 3, H, W] float32."""
 
-    def __init__(self, build: Path, pose: Path, *, precision: str = "fp32", worker: bool = True, threads: int = 1):
+    def __init__(self, build: Path, pose: Path | np.ndarray, *, precision: str = "fp32", worker: bool = True,
+                 threads: int = 1, ep: str = "wasm"):
+        """pose: a .pose file (read in the page by the web package), or float32 [T, 178, 3] keypoints."""
         build_package()
+        self.ep, self.threads = ep, threads
         self.server = LocalServer().__enter__()
         try:
             self.server.mount("/web/", web_dir())
             self.server.mount("/build/", Path(build))
-            self.server.mount("/pose/", Path(pose).resolve().parent)
-            self.browser = Chromium()
+            if isinstance(pose, np.ndarray):
+                source = {"keypointsUrl": self.server.put_blob(np.ascontiguousarray(pose, "<f4").tobytes())}
+            else:
+                self.server.serve_file(f"/pose/{Path(pose).name}", Path(pose))
+                source = {"poseUrl": self.server.url(f"/pose/{Path(pose).name}")}
+            self.browser = Chromium(webgpu=ep == "webgpu")
         except BaseException:
             self.server.close()
             raise
         try:
             self.browser.goto(self.server.url("/web/pages/frames.html"))
             self.browser.eval(_WAIT_READY)
-            opts = {"buildUrl": self.server.url("/build/"), "poseUrl": self.server.url(f"/pose/{Path(pose).name}"),
-                    "precision": precision, "worker": worker, "threads": threads}
+            opts = {"buildUrl": self.server.url("/build/"), **source, "precision": precision, "worker": worker,
+                    "threads": threads, "ep": ep}
             self.ready: dict = self.browser.eval(f"return await hpvFrames.open({json.dumps(opts)});")
         except BaseException:
             self.close()
@@ -44,8 +51,8 @@ class RuntimePage:
     @property
     def runs_on(self) -> str:
         r = self.ready
-        return (f"chromium {self.chromium} onnxruntime-web {r.get('ort')} wasm 1 thread, "
-                f"{'Web Worker' if r.get('where') == 'worker' else 'main thread'}")
+        return (f"chromium {self.chromium} onnxruntime-web {r.get('ort')} {self.ep} {self.threads} "
+                f"thread{'s' * (self.threads != 1)}, {'Web Worker' if r.get('where') == 'worker' else 'main thread'}")
 
     def frames(self, count: int, k: int) -> tuple[np.ndarray, list[float]]:
         """The first `count` frames at `k` from a fresh state, and each frame's ms in the page."""
