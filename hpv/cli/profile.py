@@ -13,8 +13,9 @@ from hpv.targets import MAX_BATCH
 
 @click.command(name="profile", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("builds", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="ARTIFACTS_DIR...")
-@click.option("--device", default="local", show_default=True, metavar="local|adb[:SERIAL]",
-              help="this machine (ONNX Runtime / LiteRT), or an Android phone over adb")
+@click.option("--device", default="local", show_default=True, metavar="local|adb[:SERIAL]|chromium[:wasm|:webgpu]",
+              help="this machine (ONNX Runtime / LiteRT), an Android phone over adb, or headless Chromium "
+              "(onnxruntime-web's wasm EP, 1 thread; chromium:wasm:2 for 2 threads; webgpu)")
 @click.option("--out", "outs", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
               help="the profile to write (default profile.json); with several builds, one --out each, in order")
 @click.option("--device-id", help="local: name this machine in the profile (stable across CI runners), "
@@ -89,8 +90,21 @@ def profile_command(builds, device, device_id, outs, merge, runs, warmup, rounds
                 runs=runs, warmup_runs=warmup, progress=progress), builds[0], peak_gmacs)
             measured = [phone if phone.noise else
                         phone.model_copy(update={"noise": noise_record(phone.artifacts, phone.pipelines)})]
+        elif kind == "chromium":
+            from hpv.compiler.web.profile import parse_device, profile_chromium
+
+            if len(builds) > 1:
+                raise ConfigError("--device chromium profiles one build at a time")
+            ep, web_threads = parse_device(device)
+            measured = [profile_chromium(builds[0], ep=ep, threads=web_threads, runs=runs, warmup=warmup,
+                                         rounds=min(rounds, 5), pipeline_runs=pipeline_runs, pipelines=not no_pipelines,
+                                         device_id=device_id, progress=progress)]
+            if "fallback" in measured[0].device.id:
+                console.print("[yellow]warning:[/] the only WebGPU adapter here is a fallback (software) adapter: "
+                              "its timings are recorded as such (device id ...-fallback) and are not for planning",
+                              highlight=False)
         else:
-            raise ConfigError(f"--device {device!r}: use local or adb[:SERIAL]")
+            raise ConfigError(f"--device {device!r}: use local, adb[:SERIAL] or chromium[:wasm|:webgpu]")
     for out, device_profile in zip(outs, measured):
         profile = ProfileFile(schema_version=PROFILE_SCHEMA_VERSION, generator=f"hpv {__version__}",
                               devices=[device_profile])

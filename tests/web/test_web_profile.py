@@ -1,0 +1,35 @@
+"""`hpv profile BUILD --device chromium:wasm` writes the device profile format that schedule and
+report read unchanged."""
+
+from click.testing import CliRunner
+
+
+def test_chromium_profile_is_a_device_profile(wasm_build, tmp_path):
+    from hpv.cli.main import cli
+    from hpv.profiles.schema import load_profile
+
+    out = tmp_path / "web.json"
+    r = CliRunner().invoke(cli, ["profile", str(wasm_build.folder), "--device", "chromium:wasm", "--out", str(out),
+                                 "--runs", "6", "--warmup", "1", "--rounds", "2", "--pipeline-runs", "4"])
+    assert r.exit_code == 0, r.output
+    device = load_profile(out).devices[0]  # validated on read
+    assert device.device.id.startswith("chromium-wasm-1t-")
+    assert device.device.runtimes["onnxruntime-web"] == "1.30.0" and device.device.runtimes["execution_provider"] == "wasm"
+    assert device.threads == 1 and device.target == "onnx-wasm"
+    assert {a.artifact for a in device.artifacts} == {a.path for a in wasm_build.manifest.artifacts}
+    assert all(a.latency.runs >= 6 and a.delegate.name == "wasm" for a in device.artifacts)
+    assert {(p.precision, p.steps) for p in device.pipelines} == {(p, k) for p in ("fp32", "int8") for k in (0, 1)}
+    r = CliRunner().invoke(cli, ["schedule", str(out), "--fps", "10"])
+    assert r.exit_code in (0, 1), r.output  # a plan, or "no configuration fits" on a busy machine
+    r = CliRunner().invoke(cli, ["report", str(out), "-o", str(tmp_path / "r.html")])
+    assert r.exit_code == 0, r.output
+
+
+def test_unknown_browser_ep_is_refused(tmp_path):
+    from hpv.compiler.web.profile import parse_device
+    import pytest
+
+    from hpv.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="wasm, webgpu"):
+        parse_device("chromium:webgl")
