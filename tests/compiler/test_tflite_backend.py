@@ -113,3 +113,24 @@ def test_fixed_batch_sizes_give_one_artifact_each(tmp_path, monkeypatch):
     assert set(got) == {("fp32", 1), ("int8", 1), ("fp32", 4), ("int8", 4)}
     assert got["int8", 4].inputs[0].shape[0] == 4 and got["int8", 4].path == "fire_upscaler.int8.b4.tflite"
     assert got["int8", 4].verification.batches == [4]
+
+
+def test_keypoint_rasterizer_is_a_cpu_prologue_not_delegate_fallback(built):
+    """The in-graph rasterizer's ops (Gather, Exp, BatchMatMul, ...) run before the first learned
+    layer: one CPU segment, like an app drawing the pose, listed apart and not counted as fallback."""
+    from hpv.compiler.backends import get_backend
+
+    a = next(a for a in built.manifest.artifacts if a.precision == "fp32")
+    backend, gpu = get_backend("tflite"), get_target("tflite-gpu")
+    keypoints = [t.name for t in a.inputs if t.role == "keypoints"]
+    report = backend.delegate_report(built.folder / a.path, gpu, keypoints)
+    if not keypoints:
+        assert "cpu_prologue_ops" not in report
+        assert report == backend.delegate_report(built.folder / a.path, gpu)
+        return
+    prologue = set(report["cpu_prologue_ops"].split(","))
+    assert {"EXP", "BATCH_MATMUL"} <= prologue
+    assert not prologue & set(gpu.delegate_ops)
+    assert report["fallback_op_count"] <= gpu.max_fallback_ops
+    with pytest.raises(DelegateFallbackError, match="EXP"):  # counted as fallback, they would refuse
+        backend.delegate_report(built.folder / a.path, gpu)

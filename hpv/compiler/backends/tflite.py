@@ -15,6 +15,9 @@ from hpv.targets import Precision, Target
 THREADS = 2
 
 
+LEARNED_TFLITE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED")
+
+
 def _interpreter(path: Path):
     from ai_edge_litert.interpreter import Interpreter
 
@@ -74,7 +77,8 @@ class LiteRTBackend(Backend):
             log("quantize int8 (full integer)")
             keypoints = [t.name for t in job.stage.interface().inputs if t.role is Role.KEYPOINTS]
             notes |= quantize.to_int8(path, [self.to_device_layout(job.stage, s) for s in job.calibration], keypoints)
-        notes |= self.delegate_report(path, job.target)
+        notes |= self.delegate_report(path, job.target, [t.name for t in job.stage.interface().inputs
+                                                         if t.role is Role.KEYPOINTS])
         return notes
 
     @staticmethod
@@ -85,12 +89,21 @@ class LiteRTBackend(Backend):
         return {t.name: np.ascontiguousarray(feeds[t.name].transpose(0, 2, 3, 1) if channel_last(t) else feeds[t.name],
                                              np.float32) for t in itf.inputs}
 
-    def delegate_report(self, path: Path, target: Target) -> dict:
+    def delegate_report(self, path: Path, target: Target, prologue_inputs: list[str] = ()) -> dict:
+        """The ops a delegate would leave to the CPU. Ops computed from `prologue_inputs` (the
+        keypoints) alone form one CPU segment before the first learned layer: the in-graph
+        rasterizer, which does on the CPU what an app used to do before handing the delegate an
+        image. They are listed (`cpu_prologue_ops`) and do not count against `max_fallback_ops`;
+        any other op the delegate lacks splits its graph and counts."""
         ops = self.op_names(path)
         if not target.delegate_ops:
             return {"ops": ",".join(ops)}
-        fallback = [o for o in ops if o not in target.delegate_ops]
+        prologue = self.prologue_op_names(path, prologue_inputs) if prologue_inputs else set()
+        fallback = sorted({o for o, i in self.op_list(path) if o not in target.delegate_ops and i not in prologue})
         notes = {"ops": ",".join(ops), "fallback_ops": ",".join(fallback), "fallback_op_count": len(fallback)}
+        if prologue:
+            notes["cpu_prologue_ops"] = ",".join(sorted({o for o, i in self.op_list(path)
+                                                         if i in prologue and o not in target.delegate_ops}))
         if target.max_fallback_ops is not None and len(fallback) > target.max_fallback_ops:
             from hpv.errors import DelegateFallbackError
 
@@ -100,6 +113,32 @@ class LiteRTBackend(Backend):
     @staticmethod
     def op_names(path: Path) -> list[str]:
         return sorted({op["op_name"] for op in _interpreter(path)._get_ops_details()})
+
+    @staticmethod
+    def op_list(path: Path) -> list[tuple[str, int]]:
+        return [(op["op_name"], op["index"]) for op in _interpreter(path)._get_ops_details()]
+
+    @staticmethod
+    def prologue_op_names(path: Path, inputs: list[str]) -> set[int]:
+        """Indices of the ops computed from the named inputs and constants alone, up to (not
+        including) the first learned layer (TFLite's ops are in execution order)."""
+        it = _interpreter(path)
+        details = it._get_ops_details()
+        produced = {t for op in details for t in op["outputs"]}
+        graph_inputs = {d["index"]: d["name"] for d in it.get_input_details()}
+        derived = {i for i, n in graph_inputs.items() if any(n.startswith(f"serving_default_{x}") for x in inputs)}
+        known = set(derived)
+        prologue = set()
+        for op in details:
+            ins = [t for t in op["inputs"] if t >= 0]
+            if op["op_name"] in LEARNED_TFLITE_OPS:
+                continue
+            constant = lambda t: t not in produced and t not in graph_inputs  # noqa: E731
+            if all(t in known or constant(t) for t in ins) and any(t in derived for t in ins):
+                derived.update(op["outputs"])
+                known.update(op["outputs"])
+                prologue.add(op["index"])
+        return prologue
 
     def runner(self, path: Path, target: Target, stage=None):
         """Run with NCHW float feeds (as verification holds them): transposes to NHWC, quantizes
