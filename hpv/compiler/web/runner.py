@@ -120,15 +120,32 @@ def close_sessions() -> None:
 def browser_runner(path: Path, ep: WebEP = WebEP.WASM, threads: int = 1):
     """A verification runner (feeds -> outputs) executing `path` in Chromium; `runner.checked_on`
     names what ran it."""
+    from hpv.compiler.backends import get_backend
+    from hpv.compiler.web.divergence import EPDivergenceError, first_divergence, limit_for
+    from hpv.targets import get_target
+
     session = shared_session(ep, threads)
     path = Path(path)
+    # Every call is also run in ONNX Runtime's CPU provider: an EP fault is then named at its first
+    # diverging node instead of surfacing as a low PSNR against PyTorch.
+    native = get_backend("onnx").runner(path, get_target("onnx-cpu"))
+
+    def in_browser(model: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        try:
+            return session.call(model, feeds)[0]
+        except BrowserError as e:
+            raise ArtifactRunError(f"{model.name} failed in Chromium on onnxruntime-web's {ep.value} EP: "
+                                   f"{str(e)[:400]}") from None
 
     def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        try:
-            outs, _ms = session.call(path, feeds)
-        except BrowserError as e:
-            raise ArtifactRunError(f"{path.name} failed in Chromium on onnxruntime-web's {ep.value} EP: "
-                                   f"{str(e)[:400]}") from None
+        outs = in_browser(path, feeds)
+        ref = native(feeds)
+        worst = max(((float(np.max(np.abs(outs[k].astype(np.float64) - ref[k]))) if ref[k].size else 0.0,
+                     limit_for(ref[k])) for k in ref), key=lambda el: el[0] / el[1])
+        if not worst[0] <= worst[1]:
+            found = first_divergence(path, feeds, in_browser)
+            raise EPDivergenceError(path.name, ep.value, found and found.node, found and found.op_type,
+                                    found.error if found else worst[0], worst[1], session.checked_on)
         return outs
 
     run.checked_on = session.checked_on
