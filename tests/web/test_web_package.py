@@ -67,3 +67,8 @@ def test_pose_reader_matches_pose_format_and_hpv(web, tmp_path):
     want = keypoints(load_sequence(path))
     got_kp = got_kp.reshape(want.shape)
     assert float(np.max(np.abs(got_kp - want))) < 1e-3
+
+
+def test_the_package_typechecks_strict(web):
+    r = subprocess.run(["node", "node_modules/typescript/bin/tsc", "-p", "."], cwd=web, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -62,8 +62,9 @@ def chromium_version(exe: str | None = None) -> str:
 def ensure_packages(folder: Path | None = None) -> Path:
     """`web/node_modules` from the lockfile (`npm ci`, no browser download) when it is missing."""
     folder = folder or web_dir()
-    if (folder / "node_modules" / "puppeteer-core" / "package.json").is_file() and \
-            (folder / "node_modules" / "onnxruntime-web" / "package.json").is_file():
+    pkg = json.loads((folder / "package.json").read_text())
+    wanted = {**pkg.get("dependencies", {}), **pkg.get("devDependencies", {})}
+    if all((folder / "node_modules" / name / "package.json").is_file() for name in wanted):
         return folder
     npm = shutil.which("npm")
     if not npm:
