@@ -20,7 +20,12 @@ def demo_server(build: Path, pose: Path | None, port: int = 0):
 
     load_manifest(build)  # a folder that is not a build stops here, with the reason
     build_package()
-    server = LocalServer(port=port)
+    try:
+        server = LocalServer(port=port)
+    except OSError as e:
+        from hpv.errors import ConfigError
+
+        raise ConfigError(f"cannot serve on 127.0.0.1:{port}: {e.strerror or e}; pick another --port (0: any free port)") from None
     server.mount("/web/", web_dir())
     server.mount("/build/", build)
     if pose is not None:
