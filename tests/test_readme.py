@@ -47,6 +47,7 @@ NOT_RUN = {
     "hpv train --pipeline default --config cpu --out runs": "an hour of training (the tiny config runs in "
                                                             "tests/cli/test_cli_train.py)",
     "hpv train --pipeline default --config cpu-continue --out runs": "an hour of training from the shipped weights",
+    "hpv train --pipeline default --config cpu-looks --out runs": "45 minutes of training from the shipped weights",
     "hpv train --pipeline baseline --config cpu --out runs": "40 minutes of training",
     "hpv train --pipeline default --config gpu --out runs": "the GPU run: hours",
     "hpv train ... --install": "would overwrite the package's shipped weights",

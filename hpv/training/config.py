@@ -110,6 +110,21 @@ CONFIGS.add("cpu-continue", TrainConfig(  # ~50 min more of the cpu run, from th
     baseline_upscaler=Budget(steps=1500, batch=8, lr=5e-4, crop=32),
     eval_every=250, init="shipped",
 ))
+# ~45 min more (more when the cores are shared), from the shipped weights: the width-16 upscaler
+# (started from the leading slices of the width-24 one) and hands weighing more. The shipped weights
+# come from it; its generator phase ran 200 steps of a 1500-step schedule, then the run was resumed
+# with the step count cut to 200 (a resume follows the new count from where it stopped).
+CONFIGS.add("cpu-looks", TrainConfig(
+    name="cpu-looks",
+    data=DataConfig(synthetic_sequences=60, hr_sequences=16),
+    generator=Budget(steps=200, batch=4, clip=4, lr=5e-4),
+    refiner=Budget(steps=300, batch=8, lr=3e-4),
+    upscaler=Budget(steps=2000, batch=8, lr=1e-3, crop=32),  # the width-16 upscaler starts from slices of the width-24 one
+    baseline_generator=Budget(steps=600, batch=2, clip=2, lr=2e-4),
+    baseline_upscaler=Budget(steps=1500, batch=8, lr=5e-4, crop=32),
+    loss=LossConfig(hand_weight=5.0),
+    eval_every=250, init="shipped",
+))
 CONFIGS.add("gpu", TrainConfig(
     name="gpu",
     data=DataConfig(synthetic_sequences=200, frames=64, max_real=600, hr_sequences=80),
