@@ -8,7 +8,7 @@ Each turn runs --frames frames of one (side, precision, k); turns alternate web 
 --rounds rounds after a warm-up, so a slow spell of this shared machine lands on both. Reported:
 median and min ms per frame; ratios use medians.
 
-  .venv/bin/python bench/web_speed.py [--build artifacts/onnx-wasm] [--frames 20] [--rounds 4] [--fps 25]
+  .venv/bin/python bench/web_speed.py [--build artifacts/onnx-wasm] [--frames 20] [--rounds 4] [--fps 25] [--threads 1]
 
 --build: an onnx-wasm build (compiled there when it has no manifest). The last lines are
   web_over_native: <web / native median ms at k = K, the fastest precision on each side>
@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--fps", type=float, default=25.0)
     ap.add_argument("--headroom", type=float, default=0.85)
+    ap.add_argument("--threads", type=int, default=1, help="wasm threads in the page (1 was fastest on 2 shared cores)")
     ap.add_argument("--small", action="store_true", help="compile a missing build at --small size (a smoke run)")
     args = ap.parse_args()
 
@@ -60,7 +61,7 @@ def main() -> None:
         poses = conditioning(seq, pipe.conditioning_keys)
         at = [{key: v[t:t + 1] for key, v in poses.items()} for t in range(seq.num_frames)]
         native[precision] = (pipe, at)
-        web[precision] = RuntimePage(build, args.pose, precision=precision)
+        web[precision] = RuntimePage(build, args.pose, precision=precision, threads=args.threads)
         ks = list(range(pipe.max_steps + 1))
     print(f"build {build} ({manifest.target}, {manifest.pipeline}); web: {next(iter(web.values())).runs_on}; "
           f"native: onnxruntime CPU provider (hpv.runtime), {seq.num_frames}-frame pose {args.pose.name}")
