@@ -30,3 +30,24 @@ def wasm_build(browser_ready, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("wasm")
     return compile(CompileRequest(target="onnx-wasm", out=out, small=True))
+
+
+def second_real_pose():
+    """A second real .pose file (Jordanian fingerspelling from the `poses` extra's lexicon), or None."""
+    from hpv.data.real_poses import real_pose_files
+
+    files = real_pose_files()
+    return files[len(files) // 2] if files else None
+
+
+@pytest.fixture(params=["signer", "lexicon"])
+def real_pose(request):
+    """examples/signer.pose, and a second real file (skipped without the poses extra)."""
+    from pathlib import Path
+
+    if request.param == "signer":
+        return Path(__file__).resolve().parents[2] / "examples" / "signer.pose"
+    path = second_real_pose()
+    if path is None:
+        pytest.skip("a second real .pose file needs the poses extra (pip install -e '.[poses]')")
+    return path

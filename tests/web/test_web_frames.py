@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[2]
 POSE = ROOT / "examples" / "signer.pose"
 
 
-def python_frames(build: Path, count: int, k: int) -> np.ndarray:
+def python_frames(build: Path, count: int, k: int, pose: Path = POSE) -> np.ndarray:
     import dataclasses
 
     from hpv.pose.conditioning import conditioning
@@ -19,7 +19,7 @@ def python_frames(build: Path, count: int, k: int) -> np.ndarray:
 
     loaded = load_build(build)
     pipe = CompiledPipeline(loaded, "fp32")
-    seq = load_sequence(POSE)
+    seq = load_sequence(pose)
     n = min(count, seq.num_frames)
     poses = conditioning(seq.frames(0, n), pipe.conditioning_keys)
     return np.concatenate([pipe.frame({key: v[t:t + 1] for key, v in poses.items()}, k) for t in range(n)])
@@ -44,3 +44,13 @@ def test_web_frames_match_the_python_runtime(wasm_build, worker):
     score = psnr(got, want)
     assert score >= 45.0, score
     assert float(np.std(want)) > 0.01  # a picture, not a constant
+
+
+def test_web_frames_match_on_a_second_real_pose(wasm_build, real_pose):
+    from hpv.compiler.web.page import RuntimePage
+
+    with RuntimePage(wasm_build.folder, real_pose) as page:
+        k = page.ready["maxSteps"]
+        got, _ = page.frames(12, k)
+    want = python_frames(wasm_build.folder, 12, k, real_pose)
+    assert got.shape == want.shape and psnr(got, want) >= 45.0

@@ -43,13 +43,13 @@ def test_controller_port_makes_the_python_decisions(web):
         assert got["switches"] == [list(s[:3]) for s in want["switches"]], want["name"]
 
 
-def test_pose_reader_matches_pose_format_and_hpv(web, tmp_path):
+def test_pose_reader_matches_pose_format_and_hpv(web, tmp_path, real_pose):
     from pose_format import Pose
 
     from hpv.pose.keypoints import keypoints
     from hpv.pose.reader import load_sequence
 
-    path = ROOT / "examples" / "signer.pose"
+    path = real_pose
     r = subprocess.run(["node", "test/pose.mjs", str(path), str(tmp_path / "out.bin")], cwd=web, check=True,
                        capture_output=True, text=True)
     header = json.loads(r.stdout)
