@@ -23,6 +23,32 @@ def test_chromium_profile_is_a_device_profile(wasm_build, tmp_path):
     assert r.exit_code in (0, 1), r.output  # a plan, or "no configuration fits" on a busy machine
     r = CliRunner().invoke(cli, ["report", str(out), "-o", str(tmp_path / "r.html")])
     assert r.exit_code == 0, r.output
+    table = tmp_path / "table.json"
+    r = CliRunner().invoke(cli, ["schedule", str(out), "--emit", str(table)])
+    assert r.exit_code == 0, r.output
+    check_table_lookup(table, device.device.id)
+
+
+def check_table_lookup(table, device_id):
+    """The web package looks the table up as hpv.runtime.table does (row, precision, ladder)."""
+    import json
+    import subprocess
+
+    from hpv.compiler.web.chromium import build_package, web_dir
+    from hpv.runtime.table import load_table
+
+    build_package()
+    rates = [1, 10, 12.5, 25, 60, 1000]
+    got = json.loads(subprocess.run(["node", "test/table.mjs", str(table), device_id, *map(str, rates)], cwd=web_dir(),
+                                    check=True, capture_output=True, text=True).stdout)
+    py = load_table(table)
+    for fps, g in zip(rates, got):
+        row = py.lookup(device_id, fps)
+        assert g["row"] == (row.fps if row else None), (fps, g)
+        if row is not None and row.feasible:
+            same = [c for c in row.ladder if c.precision == row.config.precision]
+            assert g["plan"]["precision"] == row.config.precision and g["plan"]["budgetMs"] == row.budget_ms
+            assert g["plan"]["steps"] == [c.steps for c in same]
 
 
 def test_unknown_browser_ep_is_refused(tmp_path):

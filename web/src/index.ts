@@ -11,3 +11,5 @@ export { startRunner, startMain } from "./runner";
 export type { Runner, RunnerOptions, Ready, Frame } from "./runner";
 export { Viewer } from "./viewer";
 export type { ViewerOptions, FrameStats } from "./viewer";
+export { loadTable, lookup, viewerPlan } from "./table";
+export type { ScheduleTable, DeviceTable, Row, ConfigRecord } from "./table";

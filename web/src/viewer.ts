@@ -10,6 +10,7 @@ export interface ViewerOptions {
   headroom?: number;       // budget = headroom x frame period (as hpv schedule)
   k?: number;              // the plan's refinement steps (default: the pipeline's most)
   p50Ms?: number[];        // profiled ms per frame for k = plan..0 (default: measured on the first frames)
+  plan?: { steps: number[]; p50Ms: number[]; budgetMs: number };  // a schedule table row (viewerPlan)
   settings?: Partial<ControllerSettings>;
   onFrame?: (s: FrameStats) => void;
 }
@@ -31,10 +32,10 @@ export class Viewer {
     const { resolution, range, maxSteps } = this.runner.ready;
     const fps = o.fps ?? pose.fps;
     const top = Math.min(o.k ?? maxSteps, maxSteps);
-    const ladderK = Array.from({ length: top + 1 }, (_, i) => top - i);
+    const ladderK = o.plan ? o.plan.steps : Array.from({ length: top + 1 }, (_, i) => top - i);
     const stats: FrameStats[] = [];
     const N = pose.data.length / pose.frames;
-    let p50 = o.p50Ms;
+    let p50 = o.plan ? o.plan.p50Ms : o.p50Ms;
     if (!p50) {  // profile each level on the first frames (two runs each, the second counts)
       p50 = [];
       for (const k of ladderK) {
@@ -44,7 +45,8 @@ export class Viewer {
       }
       await this.runner.reset();
     }
-    this.controller = new Controller(p50, (o.headroom ?? 0.85) * 1000 / fps, o.settings ?? {}, 1000 / fps);
+    const budget = o.plan ? o.plan.budgetMs : (o.headroom ?? 0.85) * 1000 / fps;
+    this.controller = new Controller(p50, budget, o.settings ?? {}, 1000 / fps);
     this.stopped = false;
     let last = performance.now();
     for (let loop = 0; loop < loops && !this.stopped; loop++) {
