@@ -24,3 +24,14 @@ def test_fp32_build_verifies_on_the_webgpu_ep(browser_ready, tmp_path):
     for a in build.manifest.artifacts:
         assert "webgpu" in a.verification.checked_on and "adapter" in a.verification.checked_on, a.verification
         assert a.verification.psnr_db >= 60
+
+
+@pytest.mark.slow
+def test_web_frames_on_webgpu_match_the_python_runtime(wasm_build):
+    """State and fields kept on the GPU between frames and stages: the same frames as Python."""
+    from hpv.compiler.web.page import RuntimePage
+    from tests.web.test_web_frames import POSE, psnr, python_frames
+
+    with RuntimePage(wasm_build.folder, POSE, ep="webgpu") as page:
+        got, _ = page.frames(4, 1)
+    assert psnr(got, python_frames(wasm_build.folder, 4, 1)) >= 45.0

@@ -48,10 +48,17 @@ export class WebPipeline {
     const base = buildUrl.endsWith("/") ? buildUrl : buildUrl + "/";
     const have = new Set(manifest.artifacts.map((a) => a.precision));
     const precision = options.precision ?? (have.has("fp32") ? "fp32" : [...have][0]);
-    const opts = { executionProviders: options.executionProviders ?? ["wasm"], graphOptimizationLevel: "all" };
+    const eps = options.executionProviders ?? ["wasm"];
+    const onGpu = eps[0] === "webgpu";
     const load = async (rec: ArtifactRecord | null) => {
       if (!rec) return null;
       const bytes = new Uint8Array(await (await fetch(new URL(rec.path, base))).arrayBuffer());
+      // On WebGPU the recurrent state and the keypoint fields stay on the device between calls and
+      // stages (no readback); images come back to the CPU for the range change and the canvas.
+      const keep = onGpu ? Object.fromEntries(rec.outputs.filter((t) => t.role === "state" || t.role === "fields")
+        .map((t) => [t.name, "gpu-buffer"])) : {};
+      const opts = { executionProviders: eps, graphOptimizationLevel: "all",
+                     ...(Object.keys(keep).length ? { preferredOutputLocation: keep } : {}) };
       return new Stage(rec, await ort.InferenceSession.create(bytes, opts));
     };
     const gen = await load(pickArtifact(manifest, "generator", precision));
@@ -105,6 +112,7 @@ export class WebPipeline {
     const u = await this.up.session.run({ image: new T("float32", upIn, est.dims),
                                           ...this.poseFeed(this.up, fields, keypoints) });
     const img = (await u["upscaled"].getData()) as Float32Array;
+    if (fields && fields.location === "gpu-buffer") fields.dispose();
     const t3 = performance.now();
     this.lastTimes = { generator: t1 - t0, refiner: t2 - t1, upscaler: t3 - t2, total: t3 - t0 };
     return img;
