@@ -1,0 +1,172 @@
+"""Stitching the parts into the frame (issue 14): each part generator's crop (colour [3, S, S] in
+[0, 1] and a soft alpha [1, S, S]) is resampled into the frame at the output resolution by its crop
+transform (`hpv.parts.PartBox.transform`) and blended over it by alpha, back to front in the order
+`layer_order` gives. Runs in the runtime, not in a compiled graph: the three formats have no common
+resampling op with the same half-pixel rule, and this is a few multiply-adds per covered pixel.
+docs/stitching.md is the contract for app teams; tests/parts/stitch_vectors.json its test vectors.
+
+Sampling: a frame pixel (i, j) has its centre at (x, y) = (j + 0.5, i + 0.5); its crop coordinates
+(u, v) = frame_to_crop(x, y), read bilinearly at array position (u - 0.5, v - 0.5) from the crop's
+premultiplied colour (alpha x colour) and its alpha, both zero outside the crop. Blend ("over", on
+premultiplied colour): frame = P + (1 - A) x frame, for each layer in order. numpy, vectorised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from hpv.errors import ConfigError
+from hpv.parts.crops import HANDS, CropTransform, PartBox
+from hpv.pose.keypoints import index
+
+BEHIND_BODY = 0.25  # a wrist this many shoulder widths further than the shoulders is behind the body
+
+
+@dataclass(frozen=True)
+class PartLayer:
+    """One part's generated crop and where it goes: colour [3, S, S], alpha [1, S, S], both in [0, 1]."""
+
+    name: str
+    color: np.ndarray
+    alpha: np.ndarray
+    transform: CropTransform
+
+    def __post_init__(self):
+        s = self.transform.size
+        if np.shape(self.color) != (3, s, s) or np.shape(self.alpha) != (1, s, s):
+            raise ConfigError(f"part {self.name!r}: colour must be [3, {s}, {s}] and alpha [1, {s}, {s}] for its "
+                              f"transform's crop size {s}; got {np.shape(self.color)} and {np.shape(self.alpha)}")
+
+
+def bilinear_zero(image: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """image [C, H, W] read at array positions (column u, row v) (any equal shapes), bilinearly,
+    zero outside the image: [C, *u.shape]."""
+    c, h, w = image.shape
+    padded = np.zeros((c, h + 2, w + 2), image.dtype)
+    padded[:, 1:-1, 1:-1] = image
+    # Positions beyond the one-pixel zero border read zeros only: clip them onto it.
+    u = np.clip(u, -1.0, w) + 1.0
+    v = np.clip(v, -1.0, h) + 1.0
+    u0 = np.minimum(np.floor(u).astype(np.int64), w)
+    v0 = np.minimum(np.floor(v).astype(np.int64), h)
+    fu, fv = (u - u0).astype(image.dtype), (v - v0).astype(image.dtype)
+    top = padded[:, v0, u0] * (1 - fu) + padded[:, v0, u0 + 1] * fu
+    bottom = padded[:, v0 + 1, u0] * (1 - fu) + padded[:, v0 + 1, u0 + 1] * fu
+    return top * (1 - fv) + bottom * fv
+
+
+def _covered(t: CropTransform) -> tuple[slice, slice]:
+    """Rows and columns of the frame that can receive a non-zero sample of the crop (its square grown
+    by one crop pixel for the bilinear border), clipped to the frame."""
+    x0, y0, x1, y1 = t.frame_extent()
+    k = abs(t.sx)
+    cols = slice(max(0, int(np.floor(x0 - k - 0.5))), min(t.resolution, int(np.ceil(x1 + k + 0.5))))
+    rows = slice(max(0, int(np.floor(y0 - k - 0.5))), min(t.resolution, int(np.ceil(y1 + k + 0.5))))
+    return rows, cols
+
+
+def paste(frame: np.ndarray, layer: PartLayer) -> np.ndarray:
+    """`frame` [3, R, R] with one layer blended over it, in place; returns it."""
+    t = layer.transform
+    rows, cols = _covered(t)
+    if rows.start >= rows.stop or cols.start >= cols.stop:
+        return frame
+    x = np.arange(cols.start, cols.stop, dtype=np.float64) + 0.5
+    y = np.arange(rows.start, rows.stop, dtype=np.float64) + 0.5
+    u = (x - t.ox) / t.sx - 0.5
+    v = (y - t.oy) / t.sy - 0.5
+    uu, vv = np.meshgrid(u, v)
+    alpha = np.asarray(layer.alpha, np.float32)
+    src = np.concatenate([np.asarray(layer.color, np.float32) * alpha, alpha])  # premultiplied + alpha
+    sampled = bilinear_zero(src, uu, vv)
+    region = frame[:, rows, cols]
+    frame[:, rows, cols] = sampled[:3] + (1.0 - sampled[3:]) * region
+    return frame
+
+
+def stitch(frame: np.ndarray, layers: Mapping[str, PartLayer] | Sequence[PartLayer],
+           order: Sequence[str] | None = None) -> np.ndarray:
+    """A new frame [3, R, R] float32: `frame` with the layers blended over it, back to front in
+    `order` (part names; a name not in `order` is not drawn). `order` None: the layers' own order."""
+    frame = np.asarray(frame, np.float32)
+    if frame.ndim != 3 or frame.shape[0] != 3 or frame.shape[1] != frame.shape[2]:
+        raise ConfigError(f"stitch wants a square frame [3, R, R]; got {frame.shape}")
+    by_name = dict(layers) if isinstance(layers, Mapping) else {layer.name: layer for layer in layers}
+    out = frame.copy()
+    for name in (order if order is not None else list(by_name)):
+        if name not in by_name:
+            raise ConfigError(f"order names {name!r}, which has no layer; layers: {sorted(by_name)}")
+        layer = by_name[name]
+        if layer.transform.resolution != frame.shape[-1]:
+            raise ConfigError(f"part {name!r}: its transform is for a {layer.transform.resolution} frame; "
+                              f"the frame is {frame.shape[-1]}")
+        paste(out, layer)
+    return out
+
+
+def sample_crop(frame: np.ndarray, transform: CropTransform) -> np.ndarray:
+    """The crop [C, S, S] of `frame` [C, R, R] under `transform` (the inverse of pasting): each crop
+    pixel centre's frame position, read bilinearly, the frame's edge pixels repeated outside it. For
+    training the part generators on crops of the ground truth."""
+    frame = np.asarray(frame, np.float32)
+    if frame.shape[-1] != transform.resolution:
+        raise ConfigError(f"transform is for a {transform.resolution} frame; the frame is {frame.shape[-1]}")
+    c = np.arange(transform.size, dtype=np.float64) + 0.5
+    uu, vv = np.meshgrid(c, c)
+    xy = transform.crop_to_frame(np.stack([uu, vv], -1))
+    r = frame.shape[-1]
+    x = np.clip(xy[..., 0] - 0.5, 0.0, r - 1)
+    y = np.clip(xy[..., 1] - 0.5, 0.0, frame.shape[-2] - 1)
+    return bilinear_zero(frame, x, y)
+
+
+def _torso_contains(keypoints: np.ndarray, point: np.ndarray) -> bool:
+    """Whether `point` lies inside the quadrilateral shoulders-hips (all four seen)."""
+    ids = [index("POSE_LANDMARKS", p) for p in ("LEFT_SHOULDER", "RIGHT_SHOULDER", "RIGHT_HIP", "LEFT_HIP")]
+    quad = np.asarray(keypoints, np.float64)[ids]
+    if not (quad[:, 2] > 0).all():
+        return False
+    poly = quad[:, :2]
+    def side_of(a, b):  # sign of the 2-D cross product (b - a) x (point - a)
+        return np.sign((b[0] - a[0]) * (point[1] - a[1]) - (b[1] - a[1]) * (point[0] - a[0]))
+
+    signs = [side_of(poly[k], poly[(k + 1) % 4]) for k in range(4)]
+    return all(s >= 0 for s in signs) or all(s <= 0 for s in signs)
+
+
+def layer_order(keypoints: np.ndarray, boxes: Mapping[str, PartBox], z: np.ndarray | None = None) -> tuple[str, ...]:
+    """The parts to draw, back to front, for one frame's keypoints [178, 3] (512 frame) and boxes.
+
+    1. Absent parts are not drawn.
+    2. The face goes first (at the back): a hand near the face while signing is in front of it.
+    3. A hand is hidden (not drawn: the body in the frame stays in front) when `z` [178] (the pose's
+       z, larger = further, as `PoseSequence.points[t, :, 2]`) is given, its wrist is further than
+       the shoulders' mean z by more than BEHIND_BODY shoulder widths, and its box centre lies inside
+       the torso (the shoulders-hips quadrilateral); behind the body but beside it, it is drawn.
+    4. The hands in front of the face, the further first: by wrist z when given (both wrists seen),
+       else the smaller box first (at equal size, the nearer hand looks larger); ties: left first.
+    """
+    kp = np.asarray(keypoints, np.float64)
+    order = [name for name in ("face",) if name in boxes and boxes[name].drawn]
+    hands = [h for h in HANDS if h in boxes and boxes[h].drawn]
+    wrist = {h: index("POSE_LANDMARKS", f"{h.split('_')[0].upper()}_WRIST") for h in HANDS}
+    use_z = z is not None
+    if use_z:
+        z = np.asarray(z, np.float64)
+        ls, rs = index("POSE_LANDMARKS", "LEFT_SHOULDER"), index("POSE_LANDMARKS", "RIGHT_SHOULDER")
+        if kp[ls, 2] > 0 and kp[rs, 2] > 0:
+            width = float(np.linalg.norm(kp[ls, :2] - kp[rs, :2]))
+            shoulders_z = (z[ls] + z[rs]) / 2
+            hands = [h for h in hands if not (
+                kp[wrist[h], 2] > 0 and z[wrist[h]] - shoulders_z > BEHIND_BODY * width
+                and _torso_contains(kp, np.array([boxes[h].cx, boxes[h].cy])))]
+        use_z = all(kp[wrist[h], 2] > 0 for h in hands)
+    if use_z:
+        hands.sort(key=lambda h: -z[wrist[h]])  # stable: ties keep left first
+    else:
+        hands.sort(key=lambda h: boxes[h].side)
+    return tuple(order + hands)
+
