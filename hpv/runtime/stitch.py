@@ -8,7 +8,8 @@ docs/stitching.md is the contract for app teams; tests/parts/stitch_vectors.json
 Sampling: a frame pixel (i, j) has its centre at (x, y) = (j + 0.5, i + 0.5); its crop coordinates
 (u, v) = frame_to_crop(x, y), read bilinearly at array position (u - 0.5, v - 0.5) from the crop's
 premultiplied colour (alpha x colour) and its alpha, both zero outside the crop. Blend ("over", on
-premultiplied colour): frame = P + (1 - A) x frame, for each layer in order. numpy, vectorised.
+premultiplied colour): frame = P + (1 - A) x frame, for each layer in order. numpy: the resampling
+is separable (two small matrix products a layer), no per-pixel loop.
 """
 
 from __future__ import annotations
@@ -41,23 +42,6 @@ class PartLayer:
                               f"transform's crop size {s}; got {np.shape(self.color)} and {np.shape(self.alpha)}")
 
 
-def bilinear_zero(image: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """image [C, H, W] read at array positions (column u, row v) (any equal shapes), bilinearly,
-    zero outside the image: [C, *u.shape]."""
-    c, h, w = image.shape
-    padded = np.zeros((c, h + 2, w + 2), image.dtype)
-    padded[:, 1:-1, 1:-1] = image
-    # Positions beyond the one-pixel zero border read zeros only: clip them onto it.
-    u = np.clip(u, -1.0, w) + 1.0
-    v = np.clip(v, -1.0, h) + 1.0
-    u0 = np.minimum(np.floor(u).astype(np.int64), w)
-    v0 = np.minimum(np.floor(v).astype(np.int64), h)
-    fu, fv = (u - u0).astype(image.dtype), (v - v0).astype(image.dtype)
-    top = padded[:, v0, u0] * (1 - fu) + padded[:, v0, u0 + 1] * fu
-    bottom = padded[:, v0 + 1, u0] * (1 - fu) + padded[:, v0 + 1, u0 + 1] * fu
-    return top * (1 - fv) + bottom * fv
-
-
 def _covered(t: CropTransform) -> tuple[slice, slice]:
     """Rows and columns of the frame that can receive a non-zero sample of the crop (its square grown
     by one crop pixel for the bilinear border), clipped to the frame."""
@@ -68,20 +52,36 @@ def _covered(t: CropTransform) -> tuple[slice, slice]:
     return rows, cols
 
 
+def interpolation_matrix(positions: np.ndarray, size: int) -> np.ndarray:
+    """float32 [N, size]: row n holds the linear-interpolation weights of array position
+    `positions[n]` over `size` samples, taps outside [0, size) dropped (they read zero)."""
+    p = np.asarray(positions, np.float64)
+    i0 = np.floor(p).astype(np.int64)
+    f = p - i0
+    w = np.zeros((len(p), size), np.float32)
+    rows = np.arange(len(p))
+    for taps, weight in ((i0, 1.0 - f), (i0 + 1, f)):
+        ok = (taps >= 0) & (taps < size)
+        w[rows[ok], taps[ok]] = weight[ok]
+    return w
+
+
 def paste(frame: np.ndarray, layer: PartLayer) -> np.ndarray:
-    """`frame` [3, R, R] with one layer blended over it, in place; returns it."""
+    """`frame` [3, R, R] with one layer blended over it, in place; returns it.
+
+    Bilinear resampling by an axis-aligned scale and offset is separable: the covered region's
+    samples are Wy @ crop @ Wx^T, Wy and Wx holding each frame row's and column's two interpolation
+    weights (the same figures as the four-tap formula, in two small matrix products)."""
     t = layer.transform
     rows, cols = _covered(t)
     if rows.start >= rows.stop or cols.start >= cols.stop:
         return frame
-    x = np.arange(cols.start, cols.stop, dtype=np.float64) + 0.5
-    y = np.arange(rows.start, rows.stop, dtype=np.float64) + 0.5
-    u = (x - t.ox) / t.sx - 0.5
-    v = (y - t.oy) / t.sy - 0.5
-    uu, vv = np.meshgrid(u, v)
+    u = (np.arange(cols.start, cols.stop) + 0.5 - t.ox) / t.sx - 0.5
+    v = (np.arange(rows.start, rows.stop) + 0.5 - t.oy) / t.sy - 0.5
+    wx, wy = interpolation_matrix(u, t.size), interpolation_matrix(v, t.size)
     alpha = np.asarray(layer.alpha, np.float32)
     src = np.concatenate([np.asarray(layer.color, np.float32) * alpha, alpha])  # premultiplied + alpha
-    sampled = bilinear_zero(src, uu, vv)
+    sampled = wy @ src @ wx.T  # [4, rows, cols]
     region = frame[:, rows, cols]
     frame[:, rows, cols] = sampled[:3] + (1.0 - sampled[3:]) * region
     return frame
@@ -112,15 +112,16 @@ def sample_crop(frame: np.ndarray, transform: CropTransform) -> np.ndarray:
     pixel centre's frame position, read bilinearly, the frame's edge pixels repeated outside it. For
     training the part generators on crops of the ground truth."""
     frame = np.asarray(frame, np.float32)
-    if frame.shape[-1] != transform.resolution:
-        raise ConfigError(f"transform is for a {transform.resolution} frame; the frame is {frame.shape[-1]}")
-    c = np.arange(transform.size, dtype=np.float64) + 0.5
-    uu, vv = np.meshgrid(c, c)
-    xy = transform.crop_to_frame(np.stack([uu, vv], -1))
-    r = frame.shape[-1]
-    x = np.clip(xy[..., 0] - 0.5, 0.0, r - 1)
-    y = np.clip(xy[..., 1] - 0.5, 0.0, frame.shape[-2] - 1)
-    return bilinear_zero(frame, x, y)
+    if frame.ndim != 3 or frame.shape[-1] != transform.resolution or frame.shape[-2] != transform.resolution:
+        raise ConfigError(f"sample_crop wants a frame [C, {transform.resolution}, {transform.resolution}] for its "
+                          f"transform; got {frame.shape}")
+    r = transform.resolution
+    centres = np.arange(transform.size, dtype=np.float64) + 0.5
+    x = np.clip(transform.sx * centres + transform.ox - 0.5, 0.0, r - 1)
+    y = np.clip(transform.sy * centres + transform.oy - 0.5, 0.0, r - 1)
+    (x0, x1), (y0, y1) = ((int(np.floor(p.min())), min(r, int(np.floor(p.max())) + 2)) for p in (x, y))
+    wx, wy = interpolation_matrix(x - x0, x1 - x0), interpolation_matrix(y - y0, y1 - y0)
+    return wy @ frame[:, y0:y1, x0:x1] @ wx.T
 
 
 def _torso_contains(keypoints: np.ndarray, point: np.ndarray) -> bool:
