@@ -101,7 +101,8 @@ def profile_command(builds, device, device_id, outs, merge, runs, warmup, rounds
                                          device_id=device_id, progress=progress)]
             if "fallback" in measured[0].device.id:
                 console.print("[yellow]warning:[/] the only WebGPU adapter here is a fallback (software) adapter: "
-                              "its timings are recorded as such (device id ...-fallback) and are not for planning",
+                              "its artifact timings are recorded as such (device id ...-fallback), without whole-frame "
+                              "figures, so that nothing plans on them",
                               highlight=False)
         else:
             raise ConfigError(f"--device {device!r}: use local, adb[:SERIAL] or chromium[:wasm|:webgpu]")

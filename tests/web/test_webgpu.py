@@ -35,3 +35,21 @@ def test_web_frames_on_webgpu_match_the_python_runtime(wasm_build):
     with RuntimePage(wasm_build.folder, POSE, ep="webgpu") as page:
         got, _ = page.frames(4, 1)
     assert psnr(got, python_frames(wasm_build.folder, 4, 1)) >= 45.0
+
+
+@pytest.mark.slow
+def test_a_fallback_adapter_profile_is_never_planned_on(wasm_build, tmp_path):
+    from click.testing import CliRunner
+
+    from hpv.cli.main import cli
+    from hpv.profiles.schema import load_profile
+
+    out = tmp_path / "gpu.json"
+    r = CliRunner().invoke(cli, ["profile", str(wasm_build.folder), "--device", "chromium:webgpu", "--out", str(out),
+                                 "--runs", "2", "--warmup", "0", "--rounds", "1"])
+    assert r.exit_code == 0, r.output
+    device = load_profile(out).devices[0]
+    if "fallback" not in device.device.id:
+        pytest.skip(f"a real WebGPU adapter here: {device.device.runtimes.get('adapter')}")
+    assert "fallback adapter" in device.device.runtimes["adapter"] and "not for planning" in device.device.model
+    assert device.artifacts and not device.pipelines  # nothing for the scheduler to plan on

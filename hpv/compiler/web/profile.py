@@ -7,7 +7,8 @@ Artifacts are timed in the onnxruntime-web harness page (one call's inputs uploa
 frames per precision and k go through the web runtime package (`web/dist/hpv.js`, Web Worker),
 k in turns within each round. The device's identity names the browser, onnxruntime-web, the EP,
 its threads and (WebGPU) the adapter: a fallback (software) adapter is named as such in the id and
-the model, and its timings are not for planning (`hpv profile` says so)."""
+the model, and only its artifacts are recorded: no whole-frame figures, so `hpv schedule` never
+plans on it (`hpv profile` says so)."""
 
 from __future__ import annotations
 
@@ -141,8 +142,13 @@ def profile_chromium(build: str | Path, *, ep: WebEP = WebEP.WASM, threads: int 
         log(f"Chromium {session.chromium}, onnxruntime-web {session.ort_web}, {session.checked_on}")
         rounds = max(1, min(rounds, runs))
         artifacts = _artifact_profiles(session, build, manifest, runs=runs, warmup=warmup, rounds=rounds, log=log)
+        fallback = is_fallback(session.info)
     finally:
         session.close()
+    if fallback and pipelines:  # recorded per artifact, as such; whole frames are what plans are made from
+        log("fallback (software) WebGPU adapter: artifacts are recorded as such, no whole-frame figures "
+            "(the scheduler plans on those, and these say nothing about a real GPU)")
+        pipelines = False
     pipes = _pipeline_profiles(build, manifest, ep, threads, runs=pipeline_runs, log=log) \
         if pipelines and manifest.pipeline else []
     if device_id:
