@@ -241,3 +241,50 @@ def test_bad_settings_and_inputs_say_what_is_wrong():
         track_boxes(np.zeros((178, 3)), FPS)
     with pytest.raises(ConfigError, match="absent"):
         PartBox("face", 0, 0, 0, BoxState.ABSENT, False).transform()
+
+
+def test_real_fingerspelling_keeps_every_part_in_its_box_and_steadies_it():
+    """60 real fingerspelling sequences (the `poses` extra): every drawn box lies inside the frame;
+    wherever the part's metric box lies inside the frame, every seen keypoint lies inside the smoothed
+    box; and frame to frame the box moves less than the unsmoothed one. Measured on 150 sequences
+    (3875 frames), the median step over the side, smoothed vs unsmoothed: right hand centre x 0.006
+    vs 0.011, y 0.014 vs 0.031, side 0.001 vs 0.017; face 0.000 vs 0.0015."""
+    pytest.importorskip("spoken_to_signed")
+    import warnings
+
+    from hpv.data.real_poses import real_sequences
+    from hpv.parts import metric_box
+
+    steps = {name: ([], []) for name in PARTS}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sequences = list(real_sequences(limit=60))
+    assert len(sequences) == 60
+    for _, seq in sequences:
+        kp = keypoints(seq)
+        boxes = track_boxes(kp, seq.fps)
+        for name, spec in PARTS.items():
+            raws = [raw_box(f, spec) for f in kp]
+            for t, frame_boxes in enumerate(boxes):
+                box = frame_boxes[name]
+                if not box.drawn:
+                    continue
+                assert inside(box), (name, t, box)
+                if box.state is not BoxState.SEEN:
+                    continue
+                cx, cy, side = metric_box(kp[t], spec)
+                if min(cx, cy) - side / 2 >= 0 and max(cx, cy) + side / 2 <= 512:
+                    pts = kp[t, list(spec.indices)]
+                    pts = pts[pts[:, 2] > 0, :2]
+                    h = box.side / 2
+                    assert (np.abs(pts - (box.cx, box.cy)) <= h + 1e-3).all(), (name, t)
+                prev = boxes[t - 1][name] if t else None
+                if prev is not None and prev.state is BoxState.SEEN and raws[t - 1] is not None:
+                    steps[name][0].append(np.abs(np.subtract((box.cx, box.cy, box.side), (prev.cx, prev.cy, prev.side))))
+                    steps[name][1].append(np.abs(np.subtract(raws[t], raws[t - 1])))
+    assert len(steps["right_hand"][0]) > 500 and len(steps["face"][0]) > 500
+    for name, (smooth, raw) in steps.items():
+        if len(smooth) < 100:  # the left hand is seldom seen in one-handed fingerspelling
+            continue
+        smooth, raw = np.median(smooth, axis=0), np.median(raw, axis=0)
+        assert (smooth[:2] <= 0.7 * raw[:2]).all() and smooth[2] <= 0.25 * raw[2], (name, smooth, raw)

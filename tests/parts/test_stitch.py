@@ -339,3 +339,15 @@ def write_text(path: Path, text: str) -> None:
 if __name__ == "__main__":
     write_text(VECTORS, json.dumps(make_vectors(), separators=(",", ":")) + "\n")
     print(f"wrote {VECTORS}")
+
+
+def test_parts_and_stitch_import_light():
+    """An app-side port's reference (and the renderer) needs numpy only: no torch, no converters."""
+    import subprocess
+    import sys
+
+    from tests.test_import_light import HEAVY
+
+    code = ("import sys, hpv.parts, hpv.runtime.stitch\n"
+            f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\nassert not heavy, heavy\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
