@@ -107,20 +107,34 @@ def stitch(frame: np.ndarray, layers: Mapping[str, PartLayer] | Sequence[PartLay
     return out
 
 
-def sample_crop(frame: np.ndarray, transform: CropTransform) -> np.ndarray:
-    """The crop [C, S, S] of `frame` [C, R, R] under `transform` (the inverse of pasting): each crop
-    pixel centre's frame position, read bilinearly, the frame's edge pixels repeated outside it. For
-    training the part generators on crops of the ground truth."""
+def tent_matrix(positions: np.ndarray, size: int, support: float) -> np.ndarray:
+    """float32 [N, size]: row n holds the weights max(0, 1 - |i - positions[n]| / support) over the
+    samples i in [0, size), normalized to sum 1. `support` 1 is linear interpolation; a larger one
+    averages over the footprint of a coarser output pixel (a downscale without aliasing)."""
+    d = np.abs(np.arange(size, dtype=np.float64)[None] - np.asarray(positions, np.float64)[:, None])
+    w = np.maximum(0.0, 1.0 - d / support)
+    return (w / w.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def sample_crop(frame: np.ndarray, transform: CropTransform, antialias: bool = False) -> np.ndarray:
+    """The crop [C, S, S] of `frame` [C, R, R] under `transform` (the inverse of pasting), for training
+    the part generators on crops of the ground truth: each crop pixel centre's frame position (clamped
+    to the frame's edge pixels), read bilinearly; with `antialias`, with a tent filter as wide as a
+    crop pixel is in the frame, so that a downscaled crop does not alias. Measured (ground truth at
+    768, crops pasted back by `stitch`): the bilinear crop round-trips about 1 dB better in the hand
+    and face boxes (64 px: hands 30.6 vs 29.5 dB); the antialiased one does not shimmer as a box moves."""
     frame = np.asarray(frame, np.float32)
     if frame.ndim != 3 or frame.shape[-1] != transform.resolution or frame.shape[-2] != transform.resolution:
         raise ConfigError(f"sample_crop wants a frame [C, {transform.resolution}, {transform.resolution}] for its "
                           f"transform; got {frame.shape}")
     r = transform.resolution
+    support = max(1.0, abs(transform.sx)) if antialias else 1.0
     centres = np.arange(transform.size, dtype=np.float64) + 0.5
     x = np.clip(transform.sx * centres + transform.ox - 0.5, 0.0, r - 1)
     y = np.clip(transform.sy * centres + transform.oy - 0.5, 0.0, r - 1)
-    (x0, x1), (y0, y1) = ((int(np.floor(p.min())), min(r, int(np.floor(p.max())) + 2)) for p in (x, y))
-    wx, wy = interpolation_matrix(x - x0, x1 - x0), interpolation_matrix(y - y0, y1 - y0)
+    (x0, x1), (y0, y1) = ((max(0, int(np.floor(p.min() - support))), min(r, int(np.ceil(p.max() + support)) + 1))
+                          for p in (x, y))
+    wx, wy = tent_matrix(x - x0, x1 - x0, support), tent_matrix(y - y0, y1 - y0, support)
     return wy @ frame[:, y0:y1, x0:x1] @ wx.T
 
 

@@ -351,3 +351,15 @@ def test_parts_and_stitch_import_light():
     code = ("import sys, hpv.parts, hpv.runtime.stitch\n"
             f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\nassert not heavy, heavy\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_sample_crop_antialias_averages_what_plain_sampling_aliases():
+    """A one-pixel checkerboard cropped at 1/5 scale: plain bilinear reads single pixels (0 or 1);
+    antialiased, the tent filter averages them to about 0.5. A constant frame crops to itself."""
+    res = 80
+    board = ((np.add.outer(np.arange(res), np.arange(res)) % 2).astype(np.float32))[None]
+    t = box("right_hand", 256, 256, 512).transform(16, res)  # 5 frame px per crop px: centres on pixels
+    plain, smooth = sample_crop(board, t), sample_crop(board, t, antialias=True)
+    assert np.isin(np.round(plain, 5), (0.0, 1.0)).all()
+    assert np.abs(smooth - 0.5).max() < 0.1
+    np.testing.assert_allclose(sample_crop(np.full((3, res, res), 0.3, np.float32), t, antialias=True), 0.3, atol=1e-6)
