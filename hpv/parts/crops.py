@@ -23,7 +23,7 @@ from enum import Enum
 
 import numpy as np
 
-from hpv.errors import ConfigError
+from hpv.errors import ConfigError, UnknownNameError
 from hpv.metrics import BOX_MARGIN, BOX_PAD, _part_indices
 from hpv.pose.sequence import FRAME_SIZE
 
@@ -58,8 +58,6 @@ HANDS = ("left_hand", "right_hand")
 
 def part(name: str) -> PartSpec:
     if name not in PARTS:
-        from hpv.errors import UnknownNameError
-
         raise UnknownNameError("part", name, PARTS)
     return PARTS[name]
 
