@@ -205,7 +205,7 @@ def test_setup_commands_name_real_extras_and_the_pinned_torch(command):
         elif part[:1] == ["."]:
             assert part == [".", ".venv/bin/activate"], command
         elif part[:1] == ["apt-get"]:
-            assert part in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium", ">/dev/null"]), part
+            assert part in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium", "nodejs", ">/dev/null"]), part
         elif part[:1] == ["hpv-compile"]:
             assert Command("Usage", shlex.join(part)).text in {c.text for c in _of("compile")}, \
                 "the main job's build is a usage line too (run there)"
