@@ -3,6 +3,8 @@ frozen objects. Adding a target is adding a file."""
 
 from __future__ import annotations
 
+import math
+
 import json
 import tomllib
 from enum import Enum
@@ -106,6 +108,10 @@ class Target(BaseModel):
     def _max_batch(cls, v):
         if isinstance(v, dict) and "max_batch" in v and not _whole(v["max_batch"], 1, MAX_BATCH):
             raise ValueError(f"max_batch = {v['max_batch']!r}: write a whole number from 1 to {MAX_BATCH}")
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if isinstance(x, float) and not math.isfinite(x):
+                    raise ValueError(f"options.{k} = {x!r}: write a finite number (or the option's word)")
         return v
 
     @model_validator(mode="after")

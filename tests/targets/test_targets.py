@@ -62,6 +62,7 @@ def test_committed_schema_is_current():
     (lambda s: s.replace('batch = "dynamic"', "batch = [1, 1]"), "distinct"),
     (lambda s: s.replace('batch = "dynamic"', 'batch = "fixed"'), "batch = 'fixed'"),
     (lambda s: s.replace("slim = true", "slim = true\nmax_batch = 0"), "max_batch = 0"),
+    (lambda s: s.replace("slim = true", "slim = nan"), "options.slim = nan"),
 ])
 def test_bad_spec_files_are_typed_errors(tmp_path, edit, message):
     from hpv.targets import SPEC_DIR
