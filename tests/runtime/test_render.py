@@ -63,7 +63,10 @@ def test_render_a_pose_file_at_the_plan_of_a_profile(small_build, pose_file, tmp
     report = json.loads(run.output)
     frames, _ = read_video(out)
     assert len(frames) == 16 == report["frames"]  # the pose file's 16 frames
-    assert report["plan"] and report["missed"] == 0
+    # Behaviour, not speed (a loaded CI machine misses deadlines; bench/render_speed.py times it):
+    # the plan came from the profile and the deadline from --fps.
+    assert report["plan"] and abs(report["deadline_ms"] - 1000 / fps) < 1e-6
+    assert 0 <= report["missed"] <= report["frames"]
 
 
 def test_independent_sequences_batched_in_order(small_build, pose_file, tmp_path):
