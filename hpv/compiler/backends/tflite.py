@@ -24,6 +24,24 @@ def _interpreter(path: Path):
     return Interpreter(model_path=str(path), num_threads=THREADS)
 
 
+def prologue_op_indices(details: list[dict], input_details: list[dict], inputs: list[str]) -> set[int]:
+    """Indices of the ops (`_get_ops_details()`, in execution order) computed from the named graph
+    inputs and constants alone, up to (not including) the first learned layer."""
+    produced = {t for op in details for t in op["outputs"]}
+    graph_inputs = {d["index"]: d["name"] for d in input_details}
+    derived = {i for i, n in graph_inputs.items() if any(n.startswith(f"serving_default_{x}") for x in inputs)}
+    constant = lambda t: t not in produced and t not in graph_inputs  # noqa: E731
+    prologue = set()
+    for op in details:
+        ins = [t for t in op["inputs"] if t >= 0]
+        if op["op_name"] in LEARNED_TFLITE_OPS:
+            continue
+        if all(t in derived or constant(t) for t in ins) and any(t in derived for t in ins):
+            derived.update(op["outputs"])
+            prologue.add(op["index"])
+    return prologue
+
+
 def _io_name(detail_name: str, names: list[str]) -> str:
     """Map a tensor detail name ('serving_default_pose:0', 'serving_default_image_output') to ours."""
     for n in sorted(names, key=len, reverse=True):
@@ -95,50 +113,22 @@ class LiteRTBackend(Backend):
         rasterizer, which does on the CPU what an app used to do before handing the delegate an
         image. They are listed (`cpu_prologue_ops`) and do not count against `max_fallback_ops`;
         any other op the delegate lacks splits its graph and counts."""
-        ops = self.op_names(path)
+        it = _interpreter(path)
+        details = it._get_ops_details()
+        ops = sorted({op["op_name"] for op in details})
         if not target.delegate_ops:
             return {"ops": ",".join(ops)}
-        prologue = self.prologue_op_names(path, prologue_inputs) if prologue_inputs else set()
-        fallback = sorted({o for o, i in self.op_list(path) if o not in target.delegate_ops and i not in prologue})
+        prologue = prologue_op_indices(details, it.get_input_details(), prologue_inputs) if prologue_inputs else set()
+        missing = [(op["op_name"], op["index"] in prologue) for op in details if op["op_name"] not in target.delegate_ops]
+        fallback = sorted({name for name, in_prologue in missing if not in_prologue})
         notes = {"ops": ",".join(ops), "fallback_ops": ",".join(fallback), "fallback_op_count": len(fallback)}
         if prologue:
-            notes["cpu_prologue_ops"] = ",".join(sorted({o for o, i in self.op_list(path)
-                                                         if i in prologue and o not in target.delegate_ops}))
+            notes["cpu_prologue_ops"] = ",".join(sorted({name for name, in_prologue in missing if in_prologue}))
         if target.max_fallback_ops is not None and len(fallback) > target.max_fallback_ops:
             from hpv.errors import DelegateFallbackError
 
             raise DelegateFallbackError(path.name, target.name, fallback, target.max_fallback_ops)
         return notes
-
-    @staticmethod
-    def op_names(path: Path) -> list[str]:
-        return sorted({op["op_name"] for op in _interpreter(path)._get_ops_details()})
-
-    @staticmethod
-    def op_list(path: Path) -> list[tuple[str, int]]:
-        return [(op["op_name"], op["index"]) for op in _interpreter(path)._get_ops_details()]
-
-    @staticmethod
-    def prologue_op_names(path: Path, inputs: list[str]) -> set[int]:
-        """Indices of the ops computed from the named inputs and constants alone, up to (not
-        including) the first learned layer (TFLite's ops are in execution order)."""
-        it = _interpreter(path)
-        details = it._get_ops_details()
-        produced = {t for op in details for t in op["outputs"]}
-        graph_inputs = {d["index"]: d["name"] for d in it.get_input_details()}
-        derived = {i for i, n in graph_inputs.items() if any(n.startswith(f"serving_default_{x}") for x in inputs)}
-        known = set(derived)
-        prologue = set()
-        for op in details:
-            ins = [t for t in op["inputs"] if t >= 0]
-            if op["op_name"] in LEARNED_TFLITE_OPS:
-                continue
-            constant = lambda t: t not in produced and t not in graph_inputs  # noqa: E731
-            if all(t in known or constant(t) for t in ins) and any(t in derived for t in ins):
-                derived.update(op["outputs"])
-                known.update(op["outputs"])
-                prologue.add(op["index"])
-        return prologue
 
     def runner(self, path: Path, target: Target, stage=None):
         """Run with NCHW float feeds (as verification holds them): transposes to NHWC, quantizes
