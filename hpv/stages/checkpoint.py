@@ -74,12 +74,19 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_weights(stage: Stage, path: str | Path) -> str:
-    """Load a checkpoint into `stage` strictly; return the checkpoint's sha256."""
+def read_upgraded(path: str | Path, stage: Stage) -> dict[str, torch.Tensor]:
+    """`read_state_dict`, with weights of an earlier layout of any of `stage`'s modules mapped to
+    the current one (each module's `upgrade_state`)."""
     state = read_state_dict(path)
-    for name, module in stage.named_modules():  # weights of an earlier layout of a module
+    for name, module in stage.named_modules():
         if hasattr(module, "upgrade_state"):
             module.upgrade_state(state, f"{name}." if name else "")
+    return state
+
+
+def load_weights(stage: Stage, path: str | Path) -> str:
+    """Load a checkpoint into `stage` strictly; return the checkpoint's sha256."""
+    state = read_upgraded(path, stage)
     expected = stage.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -127,10 +134,7 @@ def load_overlapping_shipped(stage: Stage) -> str | None:
         return None
     own = stage.state_dict()
     for path in sorted(WEIGHTS_DIR.glob(f"{stage.name}-*.safetensors")):
-        state = read_state_dict(path)
-        for name, module in stage.named_modules():
-            if hasattr(module, "upgrade_state"):
-                module.upgrade_state(state, f"{name}." if name else "")
+        state = read_upgraded(path, stage)
         if set(state) != set(own) or any(state[k].dim() != v.dim() for k, v in own.items()):
             continue
         new = {}
