@@ -33,6 +33,10 @@ class RefinerParams:
 class Refiner(Stage):
     kind = "refiner"
     Params = RefinerParams
+    # The stem only feeds the residual; the estimate's skip path stays float. Quantized: 57.9 ->
+    # 57.7 dB against PyTorch, and a step 6.6 -> 5.5 ms single-threaded (the float stem was a
+    # quarter of an int8 step).
+    int8_first_layer = True
 
     def __init__(self, params: RefinerParams):
         super().__init__(params)

@@ -41,3 +41,23 @@ def test_int8_upscaler_runs_its_subpixel_layer_on_float_inputs(small_build):
     assert ct, "the upscaler's sub-pixel layer is a ConvTranspose"
     for n in ct:
         assert producer[n.input[0]].op_type != "DequantizeLinear"  # its data input is not requantized
+
+
+def _first_layer_reads_int8(small_build, stage: str) -> list[bool]:
+    """For each first-layer conv of the stage's int8 build: whether its input is dequantized int8."""
+    art = next(a for a in small_build.manifest.artifacts if a.stage == stage and a.precision == "int8")
+    model = onnx.load(str(small_build.folder / art.path))
+    producer = {o: n for n in model.graph.node for o in n.output}
+    convs = {n.name: n for n in model.graph.node}
+    return [n.input[0] in producer and producer[n.input[0]].op_type == "DequantizeLinear"
+            for n in (convs[name] for name in first_layer_convs(model))]
+
+
+@pytest.mark.parametrize("stage, quantized", [("refiner", True), ("fire_upscaler", False)])
+def test_first_layer_quantized_only_where_the_stage_allows(small_build, stage, quantized):
+    # The refiner's stem feeds only its residual; the upscaler's neighbourhood conv is its linear base.
+    from hpv.stages import STAGES
+
+    assert STAGES.get(stage).cls.int8_first_layer is quantized
+    reads = _first_layer_reads_int8(small_build, stage)
+    assert reads and all(r is quantized for r in reads), reads

@@ -47,7 +47,8 @@ class OnnxBackend(Backend):
             itf = job.stage.interface()
             state = [(b.input, b.output) for b in itf.state]
             keypoints = [t.name for t in itf.inputs if t.role is Role.KEYPOINTS]
-            notes |= to_int8(path, job.calibration, state, float_inputs=keypoints)
+            notes |= to_int8(path, job.calibration, state, float_inputs=keypoints,
+                              quantize_first_layer=job.stage.int8_first_layer)
         return notes
 
     def runner(self, path: Path, target: Target, stage=None):

@@ -113,7 +113,8 @@ def first_layer_convs(model) -> list[str]:
 
 
 def to_int8(path: Path, calibration: list[dict[str, np.ndarray]],
-            state: list[tuple[str, str]] = (), float_inputs: list[str] = ()) -> dict:
+            state: list[tuple[str, str]] = (), float_inputs: list[str] = (),
+            quantize_first_layer: bool = False) -> dict:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     quiet = _DropPreprocessAdvice()
@@ -132,7 +133,8 @@ def to_int8(path: Path, calibration: list[dict[str, np.ndarray]],
         # float (38 dB with it in float), the upscaler from 64 to 55 dB and ran no faster. A keypoint
         # stage's first convolution reads its own smooth fields in [0, 1]: quantized, 45.5 -> 44.2 dB
         # and a frame about 8% faster.
-        keep_float += first_layer_convs(model) if not float_inputs else []
+        # A stage whose first layer feeds only a learned residual says so (`quantize_first_layer`).
+        keep_float += first_layer_convs(model) if not (float_inputs or quantize_first_layer) else []
         quantize_static(
             str(src), str(path), _Reader(calibration),
             quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
@@ -144,4 +146,5 @@ def to_int8(path: Path, calibration: list[dict[str, np.ndarray]],
     logging.getLogger().removeFilter(quiet)
     return {"quantization": "QDQ u8 activations / s8 per-channel weights, MinMax",
             "calibration_frames": len(calibration), "preprocessed": preprocessed,
-            "float_nodes": f"{len(keep_float)} nodes kept in float (recurrence, keypoint rasterizer; an image stage's first layer)"}
+            "float_nodes": f"{len(keep_float)} nodes kept in float (recurrence, keypoint rasterizer; an image stage's first layer)",
+            "first_layer": "int8" if (float_inputs or quantize_first_layer) else "float"}
