@@ -223,6 +223,20 @@ def upscale_frame(up: Stage, image: torch.Tensor, seq: Sequence, t: int) -> torc
     return up(image, cond(up, seq, slice(t, t + 1)))[0] if _takes_pose(up) else up(image)[0]
 
 
+def crop_origin(keypoints, t: int, r: int, c: int, hand_share: float, g: torch.Generator) -> tuple[int, int]:
+    """(y0, x0) of a c x c crop of an r x r frame: with probability `hand_share` centred (with a
+    jitter of a quarter crop) on a pixel inside a hand's box of frame t, else uniform."""
+    focus = hand_share > 0 and keypoints is not None and float(torch.rand((), generator=g)) < hand_share
+    if focus:
+        ys, xs = np.nonzero(hand_weight(keypoints, r, slice(t, t + 1))[0, 0].numpy())
+        if len(ys):
+            i = int(torch.randint(len(ys), (1,), generator=g))
+            jy, jx = (int(v) for v in torch.randint(-(c // 4), c // 4 + 1, (2,), generator=g))
+            return (min(max(int(ys[i]) + jy - c // 2, 0), r - c), min(max(int(xs[i]) + jx - c // 2, 0), r - c))
+    y0, x0 = (int(v) for v in torch.randint(r - c + 1, (2,), generator=g))
+    return y0, x0
+
+
 def upscaler_phase(name: str, up: Stage, data: Dataset, train_est: list[list[torch.Tensor]],
                    val_est: list[torch.Tensor], b: Budget, src_range, loss_cfg, grad_clip: float) -> Phase:
     itf = up.interface()
@@ -242,7 +256,7 @@ def upscaler_phase(name: str, up: Stage, data: Dataset, train_est: list[list[tor
             q = hr[int(torch.randint(len(hr), (1,), generator=g))]
             j = int(torch.randint(len(train_est), (1,), generator=g))
             t = int(torch.randint(data.train[q].num_frames, (1,), generator=g))
-            y0, x0 = (int(v) for v in torch.randint(r_in - c + 1, (2,), generator=g))
+            y0, x0 = crop_origin(data.train[q].keypoints, t, r_in, c, b.hand_crops, g)
             lr = rescale(train_est[j][q][t].float(), src_range, dst_range)
             xs.append(lr[:, y0:y0 + c, x0:x0 + c])
             if keyed:
