@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from hpv.cli.common import StepProgress, console, format_duration, handle_errors
+from hpv.training.config import CONFIGS  # dataclasses only: the help lists the configs
 
 HEARTBEAT_S = 30.0  # a log file gets a line at least this often: step, loss, time, time left
 
@@ -57,7 +58,8 @@ class TrainReporter:
 
 @click.command(name="train", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--pipeline", default="default", show_default=True, help="pipeline to train")
-@click.option("--config", "config_name", default="cpu", show_default=True, help="training config: cpu, gpu, tiny")
+@click.option("--config", "config_name", default="cpu", show_default=True,
+              help=f"training config: {', '.join(CONFIGS.names())}")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True,
               help="run folder: checkpoints, history.json, weights/ (the run resumes from here)")
 @click.option("--pair", "pairs", multiple=True, metavar="VIDEO:POSE", help="your own video and its .pose file (repeatable)")

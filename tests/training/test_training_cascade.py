@@ -93,3 +93,32 @@ def test_baseline_trains_on_the_same_data(tmp_path, tiny_dataset):
     result = train_pipeline("baseline", TINY, tmp_path, dataset=tiny_dataset, small=True)
     assert set(result.weights) == {"pix2pix_lstm", "espcn_x3"}
     assert {h["phase"] for h in result.history} == {"generator", "upscaler"}
+
+
+@pytest.mark.parametrize("share", [0.0, 1.0])
+def test_upscaler_crops_lie_in_the_frame_and_hand_crops_hold_a_hand(share):
+    import numpy as np
+
+    from hpv.pose.keypoints import keypoints
+    from hpv.pose.synthetic import default_sequence
+    from hpv.training.cascade import crop_origin
+    from hpv.training.losses import hand_weight
+
+    kp = keypoints(default_sequence(4, seed=3))
+    r, c = 128, 32
+    g = torch.Generator().manual_seed(0)
+    assert all(hand_weight(kp, r, slice(t, t + 1)).any() for t in range(len(kp))), "the sequence shows its hands"
+    for t in range(len(kp)):
+        hands = hand_weight(kp, r, slice(t, t + 1))[0, 0].numpy()
+        for _ in range(20):
+            y0, x0 = crop_origin(kp, t, r, c, share, g)
+            assert 0 <= y0 <= r - c and 0 <= x0 <= r - c
+            if share == 1.0:
+                assert hands[y0:y0 + c, x0:x0 + c].any(), "a hand crop must hold part of a hand's box"
+
+
+def test_hand_crop_share_is_a_share():
+    from hpv.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="hand_crops"):
+        Budget(steps=1, batch=1, hand_crops=1.5)
