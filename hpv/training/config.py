@@ -143,6 +143,19 @@ CONFIGS.add("cpu-hands", TrainConfig(
     loss=LossConfig(hand_weight=8.0),
     eval_every=250, init="shipped",
 ))
+# From the shipped (cpu-hands) weights, generator kept: more refiner steps, and three upscaler
+# crops in four centred on a hand.
+CONFIGS.add("cpu-hands-2", TrainConfig(
+    name="cpu-hands-2",
+    data=DataConfig(synthetic_sequences=60, hr_sequences=16),
+    generator=Budget(steps=0, batch=4, clip=4, lr=5e-4),
+    refiner=Budget(steps=600, batch=8, lr=3e-4),
+    upscaler=Budget(steps=3000, batch=8, lr=6e-4, crop=32, hand_crops=0.75),
+    baseline_generator=Budget(steps=600, batch=2, clip=2, lr=2e-4),
+    baseline_upscaler=Budget(steps=1500, batch=8, lr=5e-4, crop=32),
+    loss=LossConfig(hand_weight=8.0),
+    eval_every=250, init="shipped",
+))
 CONFIGS.add("gpu", TrainConfig(
     name="gpu",
     data=DataConfig(synthetic_sequences=200, frames=64, max_real=600, hr_sequences=80),
