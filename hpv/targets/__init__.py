@@ -3,9 +3,8 @@ frozen objects. Adding a target is adding a file."""
 
 from __future__ import annotations
 
-import math
-
 import json
+import math
 import tomllib
 from enum import Enum
 from functools import cache

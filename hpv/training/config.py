@@ -145,16 +145,12 @@ CONFIGS.add("cpu-hands", TrainConfig(
 ))
 # From the shipped (cpu-hands) weights, generator kept: more refiner steps, and three upscaler
 # crops in four centred on a hand.
-CONFIGS.add("cpu-hands-2", TrainConfig(
-    name="cpu-hands-2",
-    data=DataConfig(synthetic_sequences=60, hr_sequences=16),
-    generator=Budget(steps=0, batch=4, clip=4, lr=5e-4),
-    refiner=Budget(steps=600, batch=8, lr=3e-4),
-    upscaler=Budget(steps=3000, batch=8, lr=6e-4, crop=32, hand_crops=0.75),
-    baseline_generator=Budget(steps=600, batch=2, clip=2, lr=2e-4),
-    baseline_upscaler=Budget(steps=1500, batch=8, lr=5e-4, crop=32),
-    loss=LossConfig(hand_weight=8.0),
-    eval_every=250, init="shipped",
+_hands = CONFIGS.get("cpu-hands")
+CONFIGS.add("cpu-hands-2", dataclasses.replace(
+    _hands, name="cpu-hands-2",
+    generator=dataclasses.replace(_hands.generator, steps=0),
+    refiner=dataclasses.replace(_hands.refiner, steps=600),
+    upscaler=dataclasses.replace(_hands.upscaler, steps=3000, hand_crops=0.75),
 ))
 CONFIGS.add("gpu", TrainConfig(
     name="gpu",

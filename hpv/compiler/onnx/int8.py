@@ -134,7 +134,8 @@ def to_int8(path: Path, calibration: list[dict[str, np.ndarray]],
         # stage's first convolution reads its own smooth fields in [0, 1]: quantized, 45.5 -> 44.2 dB
         # and a frame about 8% faster.
         # A stage whose first layer feeds only a learned residual says so (`quantize_first_layer`).
-        keep_float += first_layer_convs(model) if not (float_inputs or quantize_first_layer) else []
+        first_int8 = bool(float_inputs) or quantize_first_layer
+        keep_float += [] if first_int8 else first_layer_convs(model)
         quantize_static(
             str(src), str(path), _Reader(calibration),
             quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
@@ -146,5 +147,6 @@ def to_int8(path: Path, calibration: list[dict[str, np.ndarray]],
     logging.getLogger().removeFilter(quiet)
     return {"quantization": "QDQ u8 activations / s8 per-channel weights, MinMax",
             "calibration_frames": len(calibration), "preprocessed": preprocessed,
-            "float_nodes": f"{len(keep_float)} nodes kept in float (recurrence, keypoint rasterizer; an image stage's first layer)",
-            "first_layer": "int8" if (float_inputs or quantize_first_layer) else "float"}
+            "float_nodes": f"{len(keep_float)} nodes kept in float (recurrence, keypoint rasterizer"
+                           + ("" if first_int8 else "; the first layer") + ")",
+            "first_layer": "int8" if first_int8 else "float"}
