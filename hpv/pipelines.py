@@ -21,6 +21,15 @@ class StageRef:
 
 
 @dataclass(frozen=True)
+class PartStep:
+    """A part generator and the parts (`hpv.parts.PARTS` names) it draws: each part's crop of the
+    upscaled frame goes through `stage` and is stitched back (`hpv.runtime.parts.PartsStep`)."""
+
+    stage: StageRef
+    parts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Pipeline:
     name: str
     generator: StageRef
@@ -30,10 +39,19 @@ class Pipeline:
     # Refinement steps the pipeline runs at most (None: all the refiner was built for). Steps that
     # do not earn their cost are cut here: each step must raise person PSNR by >= 0.1 dB.
     steps: int | None = None
+    # Part generators run after the upscaler, in this order (their layers are blended back to front
+    # by `hpv.runtime.stitch.layer_order`, not by this order).
+    parts: tuple[PartStep, ...] = ()
 
     @property
     def stages(self) -> tuple[StageRef, ...]:
-        return tuple(s for s in (self.generator, self.refiner, self.upscaler) if s is not None)
+        return tuple(s for s in (self.generator, self.refiner, self.upscaler, *(p.stage for p in self.parts))
+                     if s is not None)
+
+    @property
+    def part_stages(self) -> dict[str, str]:
+        """Part name -> the stage that draws it."""
+        return {name: p.stage.stage for p in self.parts for name in p.parts}
 
     @property
     def max_steps(self) -> int:
@@ -49,7 +67,7 @@ class Pipeline:
 PIPELINES: Registry[Pipeline] = Registry("pipeline")
 DEFAULT_PIPELINE = "default"
 
-PIPELINES.add("default", Pipeline(
+_DEFAULT = PIPELINES.add("default", Pipeline(
     "default",
     generator=StageRef("fire_gen", {"resolution": 128}),
     refiner=StageRef("refiner", {"resolution": 128, "max_steps": 2}),
@@ -59,6 +77,13 @@ PIPELINES.add("default", Pipeline(
     # split (bench/quality.py), under the 0.1 dB a step must earn, so the pipeline runs one.
     steps=1,
     description="keypoints -> Fire generator at 128x128 + 1 refinement step + upscaler to 768x768",
+))
+PIPELINES.add("parts", Pipeline(
+    "parts",
+    generator=_DEFAULT.generator, refiner=_DEFAULT.refiner, upscaler=_DEFAULT.upscaler, steps=_DEFAULT.steps,
+    parts=(PartStep(StageRef("hand_gen", {"resolution": 64}), ("left_hand", "right_hand")),
+           PartStep(StageRef("face_gen", {"resolution": 64}), ("face",))),
+    description="the default pipeline, then both hands and the face drawn apart at 64x64 and stitched at 768x768",
 ))
 PIPELINES.add("mobile64", Pipeline(
     "mobile64",

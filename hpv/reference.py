@@ -103,13 +103,16 @@ def run_generator(gen: Stage, feed: dict, state: dict) -> tuple[torch.Tensor, di
 
 
 @torch.no_grad()
-def rollout(lp: LoadedPipeline, poses: dict, steps: int | list[int] | None = None) -> Rollout:
+def rollout(lp: LoadedPipeline, poses: dict, steps: int | list[int] | None = None, fps: float | None = None,
+            with_parts: bool = True) -> Rollout:
     """Run the pipeline over a pose sequence given as every conditioning it needs.
 
     poses: conditioning key (see `conditioning_keys`) -> float32 model inputs over T frames
     ([T,3,R,R] drawn images, [T,178,3] keypoints). steps: refinement steps per frame (an int for all
     frames, a list per frame; default: cycle 0..K so every step count is represented).
-    The generator's inputs are recorded with the state it was given (state is carried, not sampled)."""
+    The generator's inputs are recorded with the state it was given (state is carried, not sampled).
+    A pipeline with part stages draws and stitches them after the upscaler (unless `with_parts` is False),
+    its crop boxes smoothed at `fps` (default: `hpv.runtime.parts.DEFAULT_FPS`)."""
     gen, ref, up = lp.generator, lp.refiner, lp.upscaler
     g_itf, u_itf = gen.interface(), up.interface()
     n = len(poses[conditioning_key(conditioning_spec(gen))])
@@ -123,6 +126,11 @@ def rollout(lp: LoadedPipeline, poses: dict, steps: int | list[int] | None = Non
     previous = None
     img_range = g_itf.output("image").value_range
     up_image = next(t for t in u_itf.inputs if t.role is Role.IMAGE)
+    parts = None
+    if lp.pipeline.parts and with_parts:
+        from hpv.runtime.parts import DEFAULT_FPS, PartsStep
+
+        parts = PartsStep(lp.pipeline.part_stages, _part_size(lp), fps or DEFAULT_FPS)
     for t in range(n):
         g_feed = _pose_feed(gen, poses, t)
         out.inputs[gen.name].append({**{k: v.numpy() for k, v in g_feed.items()}, **{k: v.numpy() for k, v in state.items()}})
@@ -143,8 +151,30 @@ def rollout(lp: LoadedPipeline, poses: dict, steps: int | list[int] | None = Non
         u_feed = {up_image.name: up_in, **_pose_feed(up, poses, t, fields)}
         out.inputs[up.name].append({k: v.numpy() for k, v in u_feed.items()})
         (frame,) = up(*(u_feed[i.name] for i in u_itf.inputs))
-        out.frames.append(frame[0].numpy())
+        frame = frame[0].numpy()
+        if parts is not None:
+            frame = _run_parts(lp, parts, poses["keypoints"][t], frame, out)
+        out.frames.append(frame)
     return out
+
+
+def _run_parts(lp: LoadedPipeline, parts, keypoints: np.ndarray, frame: np.ndarray, out: Rollout) -> np.ndarray:
+    """The part stages of one frame (`hpv.runtime.parts.PartsStep`), their inputs recorded."""
+    def run(name: str, feeds: dict) -> dict:
+        out.inputs[name].append(feeds)
+        stage = lp.stages[name]
+        result = stage(*(torch.from_numpy(feeds[i]) for i in stage.interface().input_names))
+        return {k: v.numpy() for k, v in zip(stage.interface().output_names, result)}
+
+    return parts(keypoints, frame, run)[0]
+
+
+def _part_size(lp: LoadedPipeline) -> int:
+    """The part stages' crop side (they share one)."""
+    sizes = {int(lp.stages[p.stage.stage].interface().input("context").shape[-1]) for p in lp.pipeline.parts}
+    if len(sizes) != 1:
+        raise ValueError(f"pipeline {lp.pipeline.name}: its part stages take different crop sizes {sorted(sizes)}")
+    return sizes.pop()
 
 
 def stage_rollout_inputs(lp: LoadedPipeline, stage: Stage, poses: dict) -> list[dict[str, np.ndarray]]:

@@ -92,11 +92,13 @@ def train_command(pipeline, config_name, out, pairs, steps_scale, install, small
     run = out / pipeline
     with StepProgress(f"hpv train {pipeline} ({cfg.name})", heartbeat_s=HEARTBEAT_S) as steps:
         reporter = TrainReporter(steps)
-        steps.step(f"rendering or loading training data ({cfg.name} config)")
-        data = build_dataset(cfg.data, shared_resolutions(pipeline, "default", "baseline", small=small),
-                             pairs=parsed, cache_dir=out / "data-cache",
-                             progress=lambda n, total: steps.detail(f"{n}/{total} sequences rendered"))
-        steps.note(f"data: {len(data.train)} train, {len(data.val)} val, {len(data.test)} test sequences")
+        data = None
+        if cfg.trains_cascade(pipeline == "baseline"):  # a parts-only config cuts its own crops
+            steps.step(f"rendering or loading training data ({cfg.name} config)")
+            data = build_dataset(cfg.data, shared_resolutions(pipeline, "default", "baseline", small=small),
+                                 pairs=parsed, cache_dir=out / "data-cache",
+                                 progress=lambda n, total: steps.detail(f"{n}/{total} sequences rendered"))
+            steps.note(f"data: {len(data.train)} train, {len(data.val)} val, {len(data.test)} test sequences")
         result = train_pipeline(pipeline, cfg, run, dataset=data, reporter=reporter, small=small)
         steps.note(f"trained in {format_duration(steps.elapsed())}")
     for stage, path in result.weights.items():

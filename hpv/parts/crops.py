@@ -145,6 +145,18 @@ class PartBox:
         seen = kp[..., 2:3] > 0
         return np.concatenate([np.where(seen, uv, 0.0), kp[..., 2:3]], axis=-1).astype(np.float32)
 
+    def model_keypoints(self, keypoints: np.ndarray) -> np.ndarray:
+        """A part generator's keypoint input [178, 3]: the frame's keypoints (512 frame) in this crop's
+        own 512 frame (crop pixel x 512 / size, so the crop's square is [0, 512)^2, the frame the
+        in-graph rasterizer draws), confidence kept, unseen points at 0. A mirrored crop also swaps
+        left and right (`hpv.pose.augment.mirror_order`), so the left hand lies in the right
+        hand's slots and one set of hand weights draws both."""
+        from hpv.pose.augment import mirror_order
+
+        kp = self.crop_points(keypoints, CROP_SIZE)
+        kp[..., :2] *= FRAME_SIZE / CROP_SIZE
+        return kp[..., mirror_order(), :] if self.mirror else kp
+
     def to_json(self) -> dict:
         return {"part": self.part, "cx": self.cx, "cy": self.cy, "side": self.side, "state": self.state.value,
                 "mirror": self.mirror}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hpv.pose.keypoints import BODY_POINTS, OFFSETS, index, keypoints
+from hpv.pose.keypoints import BODY_POINTS, NUM_KEYPOINTS, OFFSETS, index, keypoints
 from hpv.pose.sequence import FRAME_SIZE, SHOULDER_CENTER, PoseSequence
 
 
@@ -25,16 +25,23 @@ def _with(seq: PoseSequence, points: np.ndarray, confidence: np.ndarray) -> Pose
     return PoseSequence(points.astype(np.float32), confidence.astype(np.float32), seq.fps, seq.layout)
 
 
-def mirror(seq: PoseSequence) -> PoseSequence:
-    """Left-right mirror image: x -> 512 - x, left and right body points and hands swapped (a
-    left-handed signer). Face points keep their indices: their shapes are mirrored in place."""
-    _check(seq)
-    order = np.arange(seq.layout.num_points)
+def mirror_order() -> np.ndarray:
+    """The index permutation of the 178-point layout that swaps left and right: body points and
+    hands (face points keep their indices)."""
+    order = np.arange(NUM_KEYPOINTS)
     for k in range(0, len(BODY_POINTS), 2):  # BODY_POINTS alternate LEFT_x, RIGHT_x
         a, b = index("POSE_LANDMARKS", BODY_POINTS[k]), index("POSE_LANDMARKS", BODY_POINTS[k + 1])
         order[a], order[b] = b, a
     left, right = _hand("LEFT"), _hand("RIGHT")
     order[left], order[right] = right, left
+    return order
+
+
+def mirror(seq: PoseSequence) -> PoseSequence:
+    """Left-right mirror image: x -> 512 - x, left and right body points and hands swapped (a
+    left-handed signer). Face points keep their indices: their shapes are mirrored in place."""
+    _check(seq)
+    order = mirror_order()
     points = seq.points[:, order].copy()
     seen = seq.confidence[:, order] > 0
     points[..., 0] = np.where(seen, FRAME_SIZE - points[..., 0], 0.0)

@@ -96,6 +96,24 @@ def _groups() -> tuple[FieldGroup, ...]:
 FIELD_GROUPS: tuple[FieldGroup, ...] = _groups()
 NUM_FIELDS = len(FIELD_GROUPS)  # 20
 
+# A part crop's keypoints are in the crop's own 512 frame (`hpv.parts.PartBox.model_keypoints`):
+# a hand box of ~64 frame units is magnified ~8x, so segments are ~8x longer there than in the frame.
+CROP_MAGNIFICATION = 8.0
+
+
+def _crop_groups(names: tuple[str, ...]) -> tuple[FieldGroup, ...]:
+    by_name = {g.name: g for g in FIELD_GROUPS}
+    return tuple(FieldGroup(n, by_name[n].segments, by_name[n].sigma_px,
+                            by_name[n].max_length * CROP_MAGNIFICATION, by_name[n].depth) for n in names)
+
+
+_HANDS = tuple(g.name for g in FIELD_GROUPS if g.depth == 0)
+# The hand crop: both hands (the other one may cross it) and the forearms entering it; the face crop:
+# the face's contours and both hands (a hand in front of the face). The crop's colour input carries
+# the rest (torso, upper arms, the part behind).
+HAND_CROP_GROUPS: tuple[FieldGroup, ...] = _crop_groups(_HANDS + ("left_forearm", "right_forearm"))
+FACE_CROP_GROUPS: tuple[FieldGroup, ...] = _crop_groups(_HANDS + ("face_oval", "eyes_brows", "lips"))
+
 
 def splat_table(resolution: int, groups: tuple[FieldGroup, ...] = FIELD_GROUPS):
     """Per channel, padded to the longest: endpoint indices a, b [C, P], position t along the segment

@@ -1,4 +1,5 @@
-"""A compiled pipeline, run frame by frame: generator -> k refiner steps -> upscaler, from the
+"""A compiled pipeline, run frame by frame: generator -> k refiner steps -> upscaler (-> part stages
+stitched in, `hpv.runtime.parts`), from the
 artifacts of one build (ONNX Runtime or LiteRT), with the generator's recurrent state carried.
 The profiler times it and `hpv render` drives it, so both measure the same thing."""
 
@@ -76,7 +77,7 @@ def batches(manifest: Manifest) -> list[int | str]:
 
 
 class CompiledPipeline:
-    """One build's generator, refiner and upscaler at one precision and batch size."""
+    """One build's generator, refiner, upscaler and part stages at one precision and batch size."""
 
     def __init__(self, build: str | Path | Build, precision: str, batch: int = 1, manifest: Manifest | None = None):
         # Loaded and checked against the artifacts' own signatures once: pass a Build to reuse it.
@@ -89,16 +90,22 @@ class CompiledPipeline:
         if missing:
             raise ManifestError(f"{self.build} lacks {missing}: build the whole pipeline (no --stage) to run it")
 
-        def load(stage: str) -> StageRunner:
+        def load(stage: str, batch: int = batch) -> StageRunner:
             record = pick_artifact(self.manifest, stage, precision, batch)
             return StageRunner(record, self.loaded.runner(record))
 
         self.generator = load(self.pipeline.generator.stage)
         self.refiner = load(self.pipeline.refiner.stage) if self.pipeline.refiner else None
         self.upscaler = load(self.pipeline.upscaler.stage)
+        # Part stages run one crop a call (a frame has 0..3 parts), so at batch 1 whatever the batch.
+        self.part_runners = {p.stage.stage: load(p.stage.stage, 1) for p in self.pipeline.parts}
         self.max_steps = self.pipeline.max_steps
         self._require()
         self.reset()
+
+    @property
+    def has_parts(self) -> bool:
+        return bool(self.part_runners)
 
     def _require(self) -> None:
         """The tensors `frame` passes between stages, present before the first frame runs."""
@@ -112,6 +119,15 @@ class CompiledPipeline:
         for s in self.generator.record.state:
             self.generator.input(s.input)
             self.generator.output(s.output)
+        sizes = set()
+        for runner in self.part_runners.values():
+            runner.input("keypoints")
+            sizes.add(int(_nchw(runner.input("context"), 1)[-1]))
+            runner.output("color")
+            runner.output("alpha")
+        if len(sizes) > 1:
+            raise ManifestError(f"{self.build}: its part stages take different crop sizes {sorted(sizes)}")
+        self.part_size = sizes.pop() if sizes else None
 
     def _pose_input(self, runner: StageRunner):
         """(name, conditioning key) of a stage's pose input, or None."""
@@ -138,16 +154,24 @@ class CompiledPipeline:
     def resolution(self) -> int:
         return int(_nchw(self.upscaler.output("upscaled"), 1)[-1])
 
-    def reset(self) -> None:
-        """Forget the recurrent state: the next frame starts a new sequence."""
+    def reset(self, fps: float | None = None) -> None:
+        """Forget the recurrent state: the next frame starts a new sequence (whose part boxes are
+        smoothed at `fps`; default `hpv.runtime.parts.DEFAULT_FPS`)."""
         self.state = {s.input: np.zeros(_nchw(self.generator.input(s.input), self.batch), np.float32)
                       for s in self.generator.record.state}
         self.previous: np.ndarray | None = None
+        if self.part_runners:
+            from hpv.runtime.parts import DEFAULT_FPS, PartsStep
 
-    def frame(self, poses: dict, k: int) -> np.ndarray:
+            self.parts = [PartsStep(self.pipeline.part_stages, self.part_size, fps or DEFAULT_FPS)
+                          for _ in range(self.batch)]
+
+    def frame(self, poses: dict, k: int, parts: bool = True) -> np.ndarray:
         """One frame of each of `batch` sequences: poses maps each conditioning key (see
         `conditioning_keys`) to its model inputs for this frame ([batch,178,3] keypoints,
-        [batch,3,R,R] drawn images). Returns [batch,3,H,W] in the upscaler's output range."""
+        [batch,3,R,R] drawn images). Returns [batch,3,H,W] in the upscaler's output range, with the
+        part stages (if the pipeline has them and `parts`) stitched in. The part boxes are tracked
+        either way, so parts can be switched on and off between frames without a jump."""
         if not 0 <= k <= self.max_steps:
             raise ConfigError(f"k = {k}: this pipeline refines 0..{self.max_steps} steps")
         g = self.generator
@@ -165,4 +189,14 @@ class CompiledPipeline:
         self.previous = est
         u = self.upscaler
         up_in = _rescale(est, g.output("image").value_range, u.input("image").value_range)
-        return u.run({"image": up_in, **self._feed(u, poses, fields)})["upscaled"]
+        out = u.run({"image": up_in, **self._feed(u, poses, fields)})["upscaled"]
+        if not self.part_runners:
+            return out
+        frames = []
+        for b, step in enumerate(self.parts):
+            calls = step.crops(poses["keypoints"][b], out[b])
+            if not parts:
+                frames.append(out[b])
+                continue
+            frames.append(step.compose(out[b], calls, [self.part_runners[c.stage].run(c.feeds) for c in calls]))
+        return np.stack(frames)

@@ -1,6 +1,6 @@
 """Pipeline stages: registered PyTorch modules that declare their interface."""
 
-from hpv.stages import espcn, fire_gen, fire_upscaler, pix2pix_lstm, refiner  # noqa: F401  (registers)
+from hpv.stages import espcn, fire_gen, fire_upscaler, part_gen, pix2pix_lstm, refiner  # noqa: F401  (registers)
 from hpv.stages.base import STAGES, Stage, StageDef, build_stage, register_stage
 from hpv.stages.interface import BATCH, Role, StageInterface, StateBinding, TensorSpec
 

@@ -352,15 +352,39 @@ def train_pipeline(pipeline: str, cfg: TrainConfig, out: Path, *, dataset: Datas
             if src:
                 reporter.stage(f"{name}: no shipped weights at {stage.tag}; starting from the leading slices of {src}")
     torch.manual_seed(cfg.seed)
-    if dataset is None:
-        reporter.stage("rendering training data")
-        dataset = build_dataset(cfg.data, resolutions_for(lp), pairs=pairs, cache_dir=cache_dir)
     hist_path = out / "history.json"
     history: list[dict] = json.loads(hist_path.read_text()) if hist_path.is_file() else []
     ck = out / "checkpoints"
     kw = {"eval_every": cfg.eval_every, "checkpoint_every": cfg.checkpoint_every, "reporter": reporter,
           "history": history, "history_path": hist_path}
     baseline = lp.refiner is None and pipeline == "baseline"
+    if cfg.trains_cascade(baseline):
+        if dataset is None:
+            reporter.stage("rendering training data")
+            dataset = build_dataset(cfg.data, resolutions_for(lp), pairs=pairs, cache_dir=cache_dir)
+        _train_cascade(lp, pipeline, cfg, dataset, ck, kw, reporter, baseline)
+    if lp.pipeline.parts and cfg.parts.steps:
+        _train_parts(lp, cfg, out, ck, kw, reporter)
+
+    weights = {}
+    for name, stage in lp.stages.items():
+        path = out / "weights" / f"{name}-{stage.tag}.safetensors"
+        lp.weights[name] = save_weights(stage, path)
+        weights[name] = path
+    from hpv.atomic import write_json
+
+    seen, dedup = set(), []
+    for h in history:
+        if (h["phase"], h["step"]) not in seen:
+            seen.add((h["phase"], h["step"]))
+            dedup.append(h)
+    write_json(hist_path, dedup)
+    return TrainResult(lp, weights, dedup)
+
+
+def _train_cascade(lp: LoadedPipeline, pipeline: str, cfg: TrainConfig, dataset: Dataset, ck: Path, kw: dict,
+                   reporter: Reporter, baseline: bool) -> None:
+    """The whole-frame stages: generator, refinement steps on its estimates, upscaler."""
     gb = cfg.baseline_generator if baseline else cfg.generator
     ub = cfg.baseline_upscaler if baseline else cfg.upscaler
 
@@ -399,17 +423,20 @@ def train_pipeline(pipeline: str, cfg: TrainConfig, out: Path, *, dataset: Datas
     run_phase(upscaler_phase("upscaler", lp.upscaler, dataset, train_est, val_est, ub, src, cfg.loss, cfg.grad_clip), ck,
               cfg.seed + 100, **kw)
 
-    weights = {}
-    for name, stage in lp.stages.items():
-        path = out / "weights" / f"{name}-{stage.tag}.safetensors"
-        lp.weights[name] = save_weights(stage, path)
-        weights[name] = path
-    from hpv.atomic import write_json
 
-    seen, dedup = set(), []
-    for h in history:
-        if (h["phase"], h["step"]) not in seen:
-            seen.add((h["phase"], h["step"]))
-            dedup.append(h)
-    write_json(hist_path, dedup)
-    return TrainResult(lp, weights, dedup)
+def _train_parts(lp: LoadedPipeline, cfg: TrainConfig, out: Path, ck: Path, kw: dict, reporter: Reporter) -> None:
+    """The part generators, on crops of what the whole-frame stages (trained or shipped) draw at the
+    pipeline's K, against the ground truth's crops (`hpv.training.parts`)."""
+    from hpv.training.parts import cached_part_crops, part_phase
+
+    n_val = max(2, cfg.part_sequences // 8)
+    crops = {}
+    for split, limit in (("train", cfg.part_sequences), ("val", n_val)):
+        reporter.stage(f"part crops of {limit} {split} sequences (the pipeline run at k = {lp.pipeline.max_steps} "
+                       "and the ground truth drawn at its output resolution)")
+        crops[split] = cached_part_crops(lp, cfg.data, split, limit, lp.pipeline.max_steps, out / "part-crops")
+    for k, p in enumerate(lp.pipeline.parts):
+        name = p.stage.stage
+        reporter.stage(f"{name}: {len(crops['train'][name])} training and {len(crops['val'][name])} validation crops")
+        run_phase(part_phase(name, lp.stages[name], crops["train"][name], crops["val"][name], cfg.parts, cfg.loss,
+                             cfg.grad_clip), ck, cfg.seed + 200 + k, **kw)

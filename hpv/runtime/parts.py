@@ -1,0 +1,78 @@
+"""The parts half of a frame (issue 14), written once for every runner: the PyTorch reference
+(`hpv.reference.rollout`), the compiled runtime (`hpv.runtime.pipeline.CompiledPipeline`) and
+training data (`hpv.training.parts`) all call it, so they crop, draw and stitch alike.
+
+Per frame, from the keypoints [178, 3] (512 frame) and the upscaled frame [3, R, R] in [0, 1]:
+1. each part's box is tracked (`hpv.parts.PartTracker`, smoothed over the sequence at `fps`);
+2. for every part whose keypoints are seen this frame (state SEEN; a held or absent part is not
+   drawn: the whole-body frame shows it), its stage gets the keypoints in the crop's frame
+   (`PartBox.model_keypoints`) and the frame's crop under the box (`sample_crop`, bilinear) as
+   `context`;
+3. the stage's colour and alpha are blended into the frame back to front (`layer_order`, `stitch`).
+numpy only; the stage calls are the caller's (`run(stage, feeds) -> outputs`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from hpv.errors import ConfigError
+from hpv.parts.crops import CROP_SIZE, BoxState, CropTransform, PartTracker
+from hpv.runtime.stitch import PartLayer, layer_order, sample_crop, stitch
+
+DEFAULT_FPS = 25.0  # the tracker's rate when the caller does not know the sequence's (the app's usual)
+
+
+@dataclass(frozen=True)
+class PartInput:
+    """One part stage call of one frame: which part, its stage, where its crop lies, its feeds."""
+
+    part: str
+    stage: str
+    transform: CropTransform
+    feeds: dict[str, np.ndarray]  # "keypoints" [1, 178, 3], "context" [1, 3, S, S]
+
+
+class PartsStep:
+    """The parts of one sequence, frame by frame; `reset()` before the next sequence."""
+
+    def __init__(self, part_stages: Mapping[str, str], size: int = CROP_SIZE, fps: float = DEFAULT_FPS):
+        if not part_stages:
+            raise ConfigError("PartsStep needs at least one part -> stage")
+        self.part_stages, self.size = dict(part_stages), int(size)
+        self.tracker = PartTracker(fps, parts=tuple(self.part_stages))
+
+    def reset(self, fps: float | None = None) -> None:
+        if fps is not None:
+            self.tracker = PartTracker(fps, parts=tuple(self.part_stages))
+        self.tracker.reset()
+
+    def crops(self, keypoints: np.ndarray, frame: np.ndarray) -> list[PartInput]:
+        """The frame's part stage calls, back to front (advances the trackers by one frame)."""
+        kp = np.asarray(keypoints, np.float32)
+        boxes = self.tracker.update(kp)
+        calls = []
+        for name in layer_order(kp, boxes):
+            box = boxes[name]
+            if box.state is not BoxState.SEEN:
+                continue
+            t = box.transform(self.size, frame.shape[-1])
+            calls.append(PartInput(name, self.part_stages[name], t, {
+                "keypoints": box.model_keypoints(kp)[None],
+                "context": sample_crop(frame, t)[None].astype(np.float32)}))
+        return calls
+
+    @staticmethod
+    def compose(frame: np.ndarray, calls: list[PartInput], outputs: list[Mapping[str, np.ndarray]]) -> np.ndarray:
+        """`frame` with each call's colour and alpha blended over it, in the calls' order."""
+        layers = [PartLayer(c.part, np.asarray(o["color"])[0], np.asarray(o["alpha"])[0], c.transform)
+                  for c, o in zip(calls, outputs, strict=True)]
+        return stitch(frame, layers)
+
+    def __call__(self, keypoints: np.ndarray, frame: np.ndarray,
+                 run: Callable[[str, dict[str, np.ndarray]], Mapping[str, np.ndarray]]) -> tuple[np.ndarray, list[PartInput]]:
+        """(stitched frame, the calls made) for one frame."""
+        calls = self.crops(keypoints, frame)
+        return self.compose(frame, calls, [run(c.stage, c.feeds) for c in calls]), calls
