@@ -2,7 +2,9 @@
 
   python bench/quality.py [--sequences 8] [--frames 12] [--strip bench-out/quality-strip.png] [--write-table]
 
-Scores the default pipeline at every k = 0..K and the baseline on the test split of the `cpu` data
+Scores the default pipeline at every k = 0..K, the parts pipeline (the default's frame with both
+hands and the face drawn apart at 64x64 and stitched in, issue 14) at every k, and the baseline on
+the test split of the `cpu` data
 config (sequences no stage trained on: real fingerspelling files and synthetic signing whose arms
 rest with the hands below the frame, go to the face, cross, or reach wide), against the procedural
 signer's ground truth, on what a viewer sees (`hpv.metrics`):
@@ -15,17 +17,18 @@ signer's ground truth, on what a viewer sees (`hpv.metrics`):
   full     full-frame PSNR, background included (for comparison only: it hides missing arms)
 
 Writes a PNG strip (keypoint fields | ground truth | default k = 0 | default best k | baseline |
-hand close-ups), rows including a rest pose with the hands below the frame, hands at the face and
-real files: look at it before you quote a figure. Ends with the default's figures at its best k:
-`silhouette_iou`, `person_psnr_db`, `hand_psnr_db`, `face_psnr_db`.
+parts best k | hand close-ups of the default and of the parts), rows including a rest pose with the hands below the frame, hands at the face and
+real files: look at it before you quote a figure. Ends with the figures of the best configuration
+(pipeline, parts on or off, k): `silhouette_iou`, `person_psnr_db`, `hand_psnr_db`, `face_psnr_db`.
 
-With `--artifacts BUILD` (an onnx-cpu or tflite-cpu build of the default pipeline, e.g.
-artifacts/onnx-cpu from `hpv-compile --target onnx-cpu`), every precision of the build is scored
-at every k too, through the runtime that ships it, and the closing lines are the build's fp32 at
-its best k; without it they are the PyTorch pipeline's.
+With `--artifacts BUILD` (an onnx-cpu or tflite-cpu build of the default or the parts pipeline,
+e.g. artifacts/onnx-cpu from `hpv-compile --target onnx-cpu`), every precision of the build is
+scored at every k too (a parts build with its parts on and off), through the runtime that ships
+it, and the closing lines are the build's best fp32 configuration; without it, the PyTorch
+pipelines'.
 
-Weights: the package's shipped ones for the default (or --default-run: RUNS/default/weights); the
-baseline's from RUNS/baseline/weights, trained there first when missing (`--baseline-scale` scales
+Weights: the package's shipped ones for the default (or --default-run: RUNS/default/weights) and the
+part stages (or --parts-run: RUNS/parts/weights); the baseline's from RUNS/baseline/weights, trained there first when missing (`--baseline-scale` scales
 its step counts)."""
 
 from __future__ import annotations
@@ -142,13 +145,20 @@ def write_table(rows: list[PipelineQuality], source: str) -> None:
     from hpv.profiles.quality import QUALITY_TABLE
 
     table: dict = json.loads(QUALITY_TABLE.read_text()) if QUALITY_TABLE.is_file() else {}
+    def figures(r: PipelineQuality) -> dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.to_json().items()
+                if k not in ("pipeline", "steps", "frames")}
+
     for name in {r.pipeline for r in rows}:
         table[name] = {"source": source, "steps": {}}
     for r in rows:
-        entry = table[r.pipeline]
-        j = r.to_json()
-        entry["steps"][str(r.steps)] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in j.items()
-                                        if k not in ("pipeline", "steps", "frames")}
+        table[r.pipeline]["steps"][str(r.steps)] = figures(r)
+    default = PIPELINES.get("default")
+    for name in {r.pipeline for r in rows} & {n for n in PIPELINES.names() if PIPELINES.get(n).parts}:
+        p = PIPELINES.get(name)
+        if (p.generator, p.refiner, p.upscaler) != (default.generator, default.refiner, default.upscaler):
+            continue  # parts off is the default's frame only when the whole-frame stages are the default's
+        table[name]["steps_without_parts"] = {str(r.steps): figures(r) for r in rows if r.pipeline == "default"}
     write_text(QUALITY_TABLE, json.dumps(table, indent=1, sort_keys=True) + "\n")
     print(f"wrote {QUALITY_TABLE}")
 
@@ -160,7 +170,8 @@ def main() -> None:
     ap.add_argument("--default-run", action="store_true", help="default weights from RUNS/default, not the package")
     ap.add_argument("--sequences", type=int, default=8, help="test sequences to score")
     ap.add_argument("--frames", type=int, default=12, help="frames per test sequence (from the start)")
-    ap.add_argument("--default-only", action="store_true", help="score the default pipeline only (no baseline)")
+    ap.add_argument("--default-only", action="store_true", help="score the default pipeline only (no baseline, no parts)")
+    ap.add_argument("--parts-run", action="store_true", help="part stages' weights from RUNS/parts, not the package")
     ap.add_argument("--baseline-scale", type=float, default=1.0,
                     help="when the baseline must be trained first: multiply its step counts")
     ap.add_argument("--strip", type=Path, default=Path("bench-out/quality-strip.png"))
@@ -191,7 +202,12 @@ def main() -> None:
             data = build_dataset(bcfg.data, shared_resolutions("default", "baseline"), cache_dir=args.runs / "data-cache")
             train_pipeline("baseline", bcfg, args.runs / "baseline", dataset=data)
         baseline = load_pipeline(PIPELINES.get("baseline"), weights_in(base_dir))
-    for lp in filter(None, (default, baseline)):
+    parts = None
+    if not args.default_only:
+        part_weights = weights_in(args.runs / "parts" / "weights") if args.parts_run else {}
+        parts = load_pipeline(PIPELINES.get("parts"), {**(default_weights or {}), **{
+            s: w for s, w in part_weights.items() if s in {p.stage.stage for p in PIPELINES.get("parts").parts}}})
+    for lp in filter(None, (default, baseline, parts)):
         print(f"{lp.pipeline.name}: " + ", ".join(f"{n} {w[:12]}" for n, w in lp.weights.items()))
 
     picks = strip_picks(cases)
@@ -199,6 +215,9 @@ def main() -> None:
     rows = [evaluate_pipeline(default, cases, k, keep=kept[k]) for k in range(default.pipeline.max_steps + 1)]
     base_kept = {cid: dict(fr) for cid, fr in picks.items()}
     base_row = evaluate_pipeline(baseline, cases, 0, keep=base_kept) if baseline else None
+    parts_kept = {k: {cid: dict(fr) for cid, fr in picks.items()} for k in range(default.pipeline.max_steps + 1)}
+    parts_rows = [evaluate_pipeline(parts, cases, k, keep=parts_kept[k]) for k in range(parts.pipeline.max_steps + 1)] \
+        if parts else []
 
     built: list[PipelineQuality] = []
     if args.artifacts is not None:
@@ -208,13 +227,14 @@ def main() -> None:
         manifest = load_manifest(args.artifacts)
         for precision in sorted({a.precision for a in manifest.artifacts}):
             pipe = CompiledPipeline(args.artifacts, precision, 1, manifest)
-            for k in range(pipe.max_steps + 1):
-                built.append(evaluate_frames(f"{manifest.target} {precision}", k, cases,
-                                             lambda seq, k=k: build_frames(pipe, seq, k)))
+            for on in ((False, True) if pipe.has_parts else (False,)):
+                for k in range(pipe.max_steps + 1):
+                    built.append(evaluate_frames(f"{manifest.target} {precision}{' +parts' if on else ''}", k, cases,
+                                                 lambda seq, k=k, on=on: build_frames(pipe, seq, k, parts=on)))
 
     head = f"{'pipeline':18} {'k':>2} {'IoU':>6} {'person':>7} {'SSIM':>6} {'hands':>6} {'face':>6} {'flicker':>8} {'looks':>6} {'full':>6}"
     print("\n" + head + "\n" + "-" * len(head))
-    for r in ([base_row] if base_row else []) + rows + built:
+    for r in ([base_row] if base_row else []) + rows + parts_rows + built:
         m = r.looks
         k = "-" if r.pipeline == "baseline" else str(r.steps)
         print(f"{r.pipeline:18} {k:>2} {m.silhouette_iou:6.4f} {m.person_psnr_db:7.2f} {m.person_ssim:6.4f} "
@@ -226,7 +246,7 @@ def main() -> None:
         print("note: a refinement step gains less than 0.1 dB on the person")
     for name in dict.fromkeys(r.pipeline for r in built):
         own = [r for r in built if r.pipeline == name]
-        pt = {r.steps: r for r in rows}
+        pt = {r.steps: r for r in (parts_rows if name.endswith("+parts") else rows)}
         print(f"{name} vs PyTorch, person PSNR: " + ", ".join(
             f"k{r.steps} {r.looks.person_psnr_db - pt[r.steps].looks.person_psnr_db:+.2f} dB" for r in own))
     best = best_k(rows)
@@ -238,22 +258,30 @@ def main() -> None:
     columns = [("default k=0", kept[0]), (f"default k={best.steps}", kept[best.steps])]
     if base_row:
         columns.append(("baseline", base_kept))
+    if parts_rows:
+        best_parts = best_k(parts_rows)
+        columns.append((f"parts k={best_parts.steps}", parts_kept[best_parts.steps]))
     write_strip(args.strip, cases, picks, columns)
     print(f"strip: {args.strip} (look at it before quoting a figure)")
     print(f"run time {time.perf_counter() - t0:.0f} s")
     if args.write_table:
-        write_table(([base_row] if base_row else []) + rows,
+        write_table(([base_row] if base_row else []) + rows + parts_rows,
                     f"bench/quality.py --sequences {args.sequences} --frames {args.frames} "
                     f"(test split of the {args.config} data, {len(cases)} sequences, at {OUT_RES}x{OUT_RES})")
     if base_row:
         print(f"person_psnr_default_minus_baseline_db: {best.looks.person_psnr_db - base_row.looks.person_psnr_db:.2f}")
-    fp32 = [r for r in built if r.pipeline.endswith(" fp32")]
-    final = next((r for r in fp32 if r.steps == best_k(fp32).steps), best) if fp32 else best
-    int8 = [r for r in built if r.pipeline.endswith(" int8") and r.steps == final.steps]
+    off = {(r.pipeline, r.steps): r for r in rows + built}
+    for r in parts_rows + [r for r in built if r.pipeline.endswith(" +parts")]:
+        o = off[("default" if r in parts_rows else r.pipeline.removesuffix(" +parts"), r.steps)]
+        print(f"parts on minus off, {r.pipeline} k={r.steps}: person {r.looks.person_psnr_db - o.looks.person_psnr_db:+.2f}, "
+              f"hands {r.looks.hand_psnr_db - o.looks.hand_psnr_db:+.2f}, face {r.looks.face_psnr_db - o.looks.face_psnr_db:+.2f} dB")
+    fp32 = [r for r in built if " fp32" in r.pipeline]
+    final = best_k(fp32) if fp32 else best_k(rows + parts_rows)
+    int8 = [r for r in built if r.pipeline == final.pipeline.replace(" fp32", " int8") and r.steps == final.steps]
     if int8:
         print(f"int8_minus_fp32_person_psnr_db: {int8[0].looks.person_psnr_db - final.looks.person_psnr_db:.2f}")
     m = final.looks
-    print(f"figures of: {final.pipeline} at its best k")
+    print(f"figures of: {final.pipeline} at its best k (the best configuration scored)")
     print(f"best_k: {final.steps}")
     print(f"silhouette_iou: {m.silhouette_iou:.4f}")
     print(f"person_psnr_db: {m.person_psnr_db:.2f}")

@@ -1,7 +1,7 @@
-"""Sustained frame rate of `hpv render` on this CPU: the default pipeline at the scheduler's plan
-against the baseline pipeline (not a test).
+"""Sustained frame rate of `hpv render` on this CPU: the default pipeline (or --pipeline, e.g. parts)
+at the scheduler's plan against the baseline pipeline (not a test).
 
-1. Builds (or reuses, under --work) the default pipeline for onnx-cpu and the baseline pipeline
+1. Builds (or reuses, under --work) the pipeline for onnx-cpu and the baseline pipeline
    (fp32; its speed does not depend on its weights), with the project's own verbs.
 2. Profiles the default build on this machine (`hpv profile`) and lets the scheduler plan for
    --fps (`hpv schedule --json`).
@@ -9,9 +9,9 @@ against the baseline pipeline (not a test).
    (default, baseline, default, baseline, ...) for --rounds rounds, each a fresh process, so a
    slow spell of this shared machine hits both alike. Sustained fps = frames / wall time of the
    render (pose drawing, inference, MP4 encoding included; process start excluded).
-The last line is `render_fps_default: <median fps of the default pipeline at its plan>`.
+The last line is `render_fps_<pipeline>: <median fps of the pipeline at its plan>`.
 
-  .venv/bin/python bench/render_speed.py [--fps 15] [--frames 60] [--rounds 3] [--work bench-out]
+  .venv/bin/python bench/render_speed.py [--pipeline parts] [--fps 25] [--frames 60] [--rounds 3] [--work bench-out]
 """
 
 from __future__ import annotations
@@ -42,37 +42,39 @@ def build(work: Path, pipeline: str, *extra: str) -> Path:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fps", type=float, default=15.0, help="frame rate the scheduler plans the default pipeline for")
+    ap.add_argument("--pipeline", default="default", help="the pipeline to time against the baseline")
+    ap.add_argument("--fps", type=float, default=15.0, help="frame rate the scheduler plans the pipeline for")
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--work", type=Path, default=Path("bench-out"))
     args = ap.parse_args()
 
-    default = build(args.work, "default")
+    name = args.pipeline
+    default = build(args.work, name)
     baseline = build(args.work, "baseline", "--precision", "fp32")
-    profile = args.work / "profile.json"
+    profile = args.work / f"profile-{name}.json"
     hpv("profile", str(default), "--out", str(profile), "--runs", "30", "--pipeline-runs", "10")
     plan = json.loads(hpv("schedule", str(profile), "--fps", str(args.fps), "--json", capture=True))
     chosen = plan["plans"][0]
     print(f"plan at {args.fps:g} fps: {json.dumps(chosen['config'])}\n  {chosen['reason']}")
 
     runs = {
-        "default": ["render", "--artifacts", str(default), "--profile", str(profile), "--fps", str(args.fps)],
+        name: ["render", "--artifacts", str(default), "--profile", str(profile), "--fps", str(args.fps)],
         "baseline": ["render", "--artifacts", str(baseline), "--steps", "0"],
     }
-    fps: dict[str, list[float]] = {name: [] for name in runs}
+    fps: dict[str, list[float]] = {run: [] for run in runs}
     for r in range(args.rounds):
-        for name, cmd in runs.items():
+        for run, cmd in runs.items():
             report = json.loads(hpv(*cmd, "--frames", str(args.frames), "--no-pace", "--json",
-                                    "-o", str(args.work / f"{name}.mp4"), capture=True))
-            fps[name].append(report["achieved_fps"])
-            print(f"round {r + 1} {name:8s}: {report['achieved_fps']:6.2f} fps, {report['precision']}, "
+                                    "-o", str(args.work / f"{run}.mp4"), capture=True))
+            fps[run].append(report["achieved_fps"])
+            print(f"round {r + 1} {run:8s}: {report['achieved_fps']:6.2f} fps, {report['precision']}, "
                   f"k {report['k_histogram']}, frame p50 {report['frame_ms_p50']} ms, missed {report['missed']}")
-    med = {name: statistics.median(v) for name, v in fps.items()}
-    for name, v in fps.items():
-        print(f"{name:8s} sustained fps: median {med[name]:.2f}, min {min(v):.2f}, max {max(v):.2f} over {len(v)} runs")
-    print(f"ratio default/baseline: {med['default'] / med['baseline']:.2f}")
-    print(f"render_fps_default: {med['default']:.2f}")
+    med = {run: statistics.median(v) for run, v in fps.items()}
+    for run, v in fps.items():
+        print(f"{run:8s} sustained fps: median {med[run]:.2f}, min {min(v):.2f}, max {max(v):.2f} over {len(v)} runs")
+    print(f"ratio {name}/baseline: {med[name] / med['baseline']:.2f}")
+    print(f"render_fps_{name}: {med[name]:.2f}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from hpv.pipelines import Pipeline
-from hpv.pose.conditioning import conditioning, conditioning_key  # noqa: F401  (re-exported)
+from hpv.pose.conditioning import DEPTH, conditioning, conditioning_key  # noqa: F401  (re-exported)
 from hpv.stages import Role, Stage, build_stage
 from hpv.stages.checkpoint import load_default_weights
 
@@ -108,7 +108,7 @@ def rollout(lp: LoadedPipeline, poses: dict, steps: int | list[int] | None = Non
     """Run the pipeline over a pose sequence given as every conditioning it needs.
 
     poses: conditioning key (see `conditioning_keys`) -> float32 model inputs over T frames
-    ([T,3,R,R] drawn images, [T,178,3] keypoints). steps: refinement steps per frame (an int for all
+    ([T,3,R,R] drawn images, [T,178,3] keypoints; optionally DEPTH [T,178] for the parts' order). steps: refinement steps per frame (an int for all
     frames, a list per frame; default: cycle 0..K so every step count is represented).
     The generator's inputs are recorded with the state it was given (state is carried, not sampled).
     A pipeline with part stages draws and stitches them after the upscaler (unless `with_parts` is False),
@@ -153,12 +153,14 @@ def rollout(lp: LoadedPipeline, poses: dict, steps: int | list[int] | None = Non
         (frame,) = up(*(u_feed[i.name] for i in u_itf.inputs))
         frame = frame[0].numpy()
         if parts is not None:
-            frame = _run_parts(lp, parts, poses["keypoints"][t], frame, out)
+            z = poses[DEPTH][t] if DEPTH in poses else None
+            frame = _run_parts(lp, parts, poses["keypoints"][t], z, frame, out)
         out.frames.append(frame)
     return out
 
 
-def _run_parts(lp: LoadedPipeline, parts, keypoints: np.ndarray, frame: np.ndarray, out: Rollout) -> np.ndarray:
+def _run_parts(lp: LoadedPipeline, parts, keypoints: np.ndarray, z: np.ndarray | None, frame: np.ndarray,
+               out: Rollout) -> np.ndarray:
     """The part stages of one frame (`hpv.runtime.parts.PartsStep`), their inputs recorded."""
     def run(name: str, feeds: dict) -> dict:
         out.inputs[name].append(feeds)
@@ -166,7 +168,7 @@ def _run_parts(lp: LoadedPipeline, parts, keypoints: np.ndarray, frame: np.ndarr
         result = stage(*(torch.from_numpy(feeds[i]) for i in stage.interface().input_names))
         return {k: v.numpy() for k, v in zip(stage.interface().output_names, result)}
 
-    return parts(keypoints, frame, run)[0]
+    return parts(keypoints, frame, run, z)[0]
 
 
 def _part_size(lp: LoadedPipeline) -> int:

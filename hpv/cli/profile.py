@@ -38,7 +38,8 @@ from hpv.targets import MAX_BATCH
 def profile_command(builds, device, device_id, outs, merge, runs, warmup, rounds, batches, pipeline_runs, no_pipelines, peak_gmacs,
                     benchmark_model, delegate, threads):
     """Measure every artifact of ARTIFACTS_DIR (a build folder with manifest.json) and, locally, the
-    whole pipeline per frame for k = 0..K, and write a device profile.
+    whole pipeline per frame for k = 0..K (with and without the part stages, where the build has
+    them), and write a device profile.
 
     Several builds (locally) are measured in the same rounds, one --out each: on a machine whose
     speed drifts, compare a baseline build and a current build measured this way."""

@@ -22,23 +22,25 @@ from hpv.cli.common import console, handle_errors, interruptible, third_party_ou
 @click.option("--fps", type=float, help="frame rate to hold (and of the video); default: the pose file's")
 @click.option("--precision", help="force a precision of the build")
 @click.option("--steps", "-k", type=click.IntRange(0), help="refinement steps (without a profile); with one, the most allowed")
+@click.option("--no-parts", is_flag=True, help="leave the part stages (hands, face) out where the build has them; "
+              "with a profile, plan only configurations without them")
 @click.option("--headroom", type=float, default=0.85, show_default=True, help="fraction of the frame period to plan for")
 @click.option("--first-frame-ms", type=float, help="plan only configurations whose first call fits this (p90, ms)")
 @click.option("--buffer", type=click.IntRange(1), default=8, show_default=True, help="frames computed ahead of the encoder")
 @click.option("--pace/--no-pace", default=False, show_default=True,
               help="consume frames in real time at --fps, as a player would (else as fast as possible)")
 @click.option("--frames", type=click.IntRange(1), help="render at most this many frames")
-@click.option("--no-controller", is_flag=True, help="keep the plan's k for every frame")
+@click.option("--no-controller", is_flag=True, help="keep the plan's configuration (k, part stages) for every frame")
 @click.option("--background", default="white", show_default=True, metavar="COLOUR|alpha|keep",
               help="behind the person, keyed as the app keys the green: white (the app's), black, grey, "
                    "#rrggbb; alpha: an RGBA .mov; keep: the model's green screen")
 @click.option("--json", "as_json", is_flag=True, help="print the run report as JSON on stdout")
 @handle_errors
-def render_command(inputs, out, artifacts, profile, device_id, fps, precision, steps, headroom, first_frame_ms,
-                   buffer, pace, frames, no_controller, background, as_json):
+def render_command(inputs, out, artifacts, profile, device_id, fps, precision, steps, no_parts, headroom,
+                   first_frame_ms, buffer, pace, frames, no_controller, background, as_json):
     """Render INPUT.pose (or, without one, the synthetic signer) into an H.264 MP4 with the compiled
-    pipeline in ARTIFACTS, carrying the recurrent state frame to frame; reports achieved fps, k per
-    frame and frames that missed their deadline."""
+    pipeline in ARTIFACTS, carrying the recurrent state frame to frame; reports achieved fps, k and
+    the part stages per frame and frames that missed their deadline."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from hpv.errors import ConfigError
@@ -68,8 +70,8 @@ def render_command(inputs, out, artifacts, profile, device_id, fps, precision, s
         task = bar.add_task("rendering", total=None)
         report = render_video(
             artifacts, outputs, list(inputs), profile=loaded, device_id=device_id, fps=fps, precision=precision,
-            steps=steps, headroom=headroom, first_frame_ms=first_frame_ms, buffer=buffer, pace=pace, frames=frames,
-            controller=not no_controller, background=bg,
+            steps=steps, parts=not no_parts, headroom=headroom, first_frame_ms=first_frame_ms, buffer=buffer,
+            pace=pace, frames=frames, controller=not no_controller, background=bg,
             progress=lambda done, total, k: bar.update(task, completed=done, total=total,
                                                        description=f"rendering (k={k})"))
     summary = report.to_dict()
@@ -83,5 +85,7 @@ def render_command(inputs, out, artifacts, profile, device_id, fps, precision, s
         f"{report.precision} batch {report.batch}, achieved {report.achieved_fps:.1f} fps, first frame "
         f"{report.first_frame_ms:.0f} ms, k per frame "
         + ", ".join(f"k={k}: {n} frames" for k, n in summary["k_histogram"].items()) + ", "
+        + (f"part stages on {summary['parts_histogram']['on']} of {len(report.parts)} frames, "
+           if report.has_parts else "")
         + (f"{report.missed} missed the {report.deadline_ms:.1f} ms deadline, " if report.deadline_ms else "")
         + f"{report.switches} controller switches", highlight=False)

@@ -40,8 +40,8 @@ def parse_fps_range(text: str) -> list[float]:
               help="frame rates of the --emit table")
 @handle_errors
 def schedule_command(profile_path, fps, device_id, headroom, first_frame_ms, max_batch, as_json, emit, fps_range):
-    """Choose, per device of PROFILE, the configuration (pipeline, precision, steps k, batch, resolution)
-    with the best expected quality that holds --fps at p90 with headroom."""
+    """Choose, per device of PROFILE, the configuration (pipeline, precision, steps k, part stages on or
+    off, batch, resolution) with the best expected quality that holds --fps at p90 with headroom."""
     from hpv.errors import UnknownNameError
     from hpv.profiles.schema import load_profile
 
@@ -117,7 +117,7 @@ def _print_plan(out, p) -> None:
     out.print(f"  per-frame p90 {p.per_frame_p90_ms:.1f} ms (outliers left out) of a {p.budget_ms:.1f} ms budget "
               f"(slack {p.slack_ms:.1f} ms, headroom {p.headroom:g}); expected PSNR {q}")
     out.print(f"  why: {p.reason}")
-    out.print("  ladder: " + " > ".join(f"k={c.steps} {c.resolution}px" for c in p.ladder))
+    out.print("  ladder: " + " > ".join(f"k={c.steps} {c.resolution}px{c.parts_tag}" for c in p.ladder))
     for c in p.runners_up:
         out.print(f"  runner-up: {describe(c)} ({c.per_frame_p90_ms:.1f} ms"
                   + (f", {c.quality.expected_psnr_db:.2f} dB)" if c.quality else ")"))

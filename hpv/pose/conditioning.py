@@ -9,6 +9,7 @@ import numpy as np
 from hpv.pose.sequence import PoseSequence
 
 KEYPOINTS = "keypoints"
+DEPTH = "depth"  # optional [T, 178] z of the keypoints (`hpv.pose.keypoints.depth`): orders stitched hands
 POSE_ROLES = ("pose", "keypoints")
 
 

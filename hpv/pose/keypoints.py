@@ -48,6 +48,14 @@ def keypoints(seq: PoseSequence) -> np.ndarray:
     return out
 
 
+def depth(seq: PoseSequence) -> np.ndarray:
+    """float32 [T, 178]: the points' z (larger = further; 0 where unseen): how the runtime orders the
+    hands against the body when it stitches the parts (`hpv.runtime.stitch.layer_order`)."""
+    z = seq.points[..., 2].astype(np.float32) if seq.points.shape[-1] > 2 else np.zeros(seq.points.shape[:2], np.float32)
+    seen = (seq.confidence > 0) & np.isfinite(z)
+    return np.where(seen, z, 0.0).astype(np.float32)
+
+
 def _split(names, offsets):
     bounds = [*offsets, len(names)]
     return [tuple(names[a:b]) for a, b in zip(bounds, bounds[1:])]

@@ -308,8 +308,9 @@ def configs(device: DeviceProfile) -> Iterable[tuple[Config, LatencyStats]]:
     for a in device.artifacts:
         yield Config("artifact", dev, target, (a.artifact, a.batch), f"{a.artifact} b{a.batch}"), a.latency
     for p in device.pipelines:
-        yield (Config("pipeline", dev, target, (p.pipeline, p.precision, p.steps, p.batch, p.resolution),
-                      f"{p.pipeline} {p.precision} k={p.steps} b{p.batch} {p.resolution}px"), p.latency)
+        key = (p.pipeline, p.precision, p.steps, p.batch, p.resolution, p.parts)
+        label = f"{p.pipeline} {p.precision} k={p.steps} b{p.batch} {p.resolution}px{p.parts_tag}"
+        yield Config("pipeline", dev, target, key, label), p.latency
 
 
 def _by_key(profile: ProfileFile, which: str, across_devices: bool = False) -> dict[tuple, tuple[Config, LatencyStats]]:

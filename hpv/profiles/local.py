@@ -1,14 +1,15 @@
 """`hpv profile --device local`: measure a build's artifacts and its whole pipeline per frame on
 this machine, with ONNX Runtime or LiteRT.
 
-Per artifact and batch size (artifacts timed in turns, round by round): load time, first inference, a warm latency distribution (every timed
-run kept), peak resident memory, MACs and the achieved fraction of the machine's measured fp32
-GEMM peak. Per pipeline configuration (precision, batch, k = 0..K): the time of a whole frame,
-generator + k refiner steps + upscaler with the conversions between them, the figure the scheduler
-reads. Configurations are timed in turns, round by round, so a slow spell of this shared machine
-hits them all alike. Every measurement records its noise (p90 / p50, MAD, the samples beyond a
-robust outlier fence and the p90 without them), and the profile the whole run's (`NoiseRecord`),
-with the share of the machine's CPU time that other processes took meanwhile."""
+Per artifact and batch size (artifacts timed in turns, round by round): load time, first inference,
+a warm latency distribution (every timed run kept), peak resident memory, MACs and the achieved
+fraction of the machine's measured fp32 GEMM peak. Per pipeline configuration (precision, batch,
+k = 0..K, and the part stages on or off where the build has them): the time of a whole frame,
+generator + k refiner steps + upscaler (+ the part stages) with the conversions between them, the
+figure the scheduler reads. Configurations are timed in turns, round by round, so a slow spell of
+this shared machine hits them all alike. Every measurement records its noise (p90 / p50, MAD, the
+samples beyond a robust outlier fence and the p90 without them), and the profile the whole run's
+(`NoiseRecord`), with the share of the machine's CPU time that other processes took meanwhile."""
 
 from __future__ import annotations
 
@@ -246,7 +247,8 @@ def profile_artifacts(builds: list, *, runs: int, warmup: int, batches: tuple[in
 def profile_pipelines(build, manifest: Manifest | None = None, *, batches: list[int], runs: int, warmup: int,
                       progress: Progress | None = None) -> list[PipelineProfile]:
     """Every precision x batch x k of the build's pipeline (a checked hpv.runtime.build.Build, or
-    a folder), k timed in turns within each round."""
+    a folder), and where the build has part stages each k with them and without, all timed in
+    turns within each round."""
     from hpv.calibration import HELDOUT_SEED, PoseSource
     from hpv.profiles.quality import load_quality_table, quality_record
     from hpv.runtime.build import Build, load_build
@@ -264,24 +266,32 @@ def profile_pipelines(build, manifest: Manifest | None = None, *, batches: list[
             frames = 8
             poses = PoseSource(seed=HELDOUT_SEED, frames=frames * batch).rendered(pipe.conditioning_keys)
             pose_at = [{r: p[t * batch:(t + 1) * batch] for r, p in poses.items()} for t in range(frames)]
-            ks = list(range(pipe.max_steps + 1))
+            # (k, part stages drawn): a build with part stages is timed with them and without
+            drawn = (True, False) if pipe.has_parts else (False,)
+            levels = [(k, on) for k in range(pipe.max_steps + 1) for on in drawn]
             for t in range(warmup):
-                pipe.frame(pose_at[t % frames], ks[-1])
-            samples: dict[int, list[float]] = {k: [] for k in ks}
+                pipe.frame(pose_at[t % frames], pipe.max_steps)
+            samples: dict[tuple[int, bool], list[float]] = {level: [] for level in levels}
             for i in range(runs):
-                for k in ks:
-                    samples[k].append(_timed(lambda k=k: pipe.frame(pose_at[i % frames], k)) * 1e3)
-            art_psnr = min(r.record.verification.psnr_db for r in (pipe.generator, pipe.refiner, pipe.upscaler) if r)
+                for k, on in levels:
+                    samples[k, on].append(
+                        _timed(lambda k=k, on=on: pipe.frame(pose_at[i % frames], k, parts=on)) * 1e3)
+            stages = (pipe.generator, pipe.refiner, pipe.upscaler)
             rounds = runs // 2 if runs >= 12 else None  # consecutive pairs of frames: one round each
-            for k in ks:
-                timed = samples[k][:2 * rounds] if rounds else samples[k]
-                out.append(PipelineProfile(
+            measured = []
+            for k, on in levels:
+                timed = samples[k, on][:2 * rounds] if rounds else samples[k, on]
+                used = (*stages, *pipe.part_runners.values()) if on else stages
+                art_psnr = min(r.record.verification.psnr_db for r in used if r)
+                measured.append(PipelineProfile(
                     pipeline=manifest.pipeline, generator=pipe.generator.record.stage, precision=precision, steps=k,
-                    batch=batch, resolution=pipe.resolution,
+                    batch=batch, resolution=pipe.resolution, parts=on,
                     latency=LatencyStats.from_samples(timed, warmup, rounds=rounds),
-                    quality=quality_record(manifest.pipeline, k, art_psnr, table)))
+                    quality=quality_record(manifest.pipeline, k, art_psnr, table,
+                                           without_parts=pipe.has_parts and not on)))
             log(f"pipeline {precision} batch {batch}: " + ", ".join(
-                f"k={k} {np.median(samples[k]):.1f} ms" for k in ks), 1)
+                f"k={p.steps}{p.parts_tag} {p.latency.p50_ms:.1f} ms" for p in measured), 1)
+            out += measured
     return out
 
 

@@ -1,6 +1,7 @@
 """The shipped quality table: looks figures against ground truth per pipeline and refinement step k
 (silhouette IoU, person PSNR / SSIM, hand- and face-box PSNR, flicker, and `looks_db`, the mean of
-person and hand PSNR that the scheduler ranks by), measured by `python bench/quality.py
+person and hand PSNR that the scheduler ranks by; for a pipeline with part stages, under "steps" with
+them drawn and under "steps_without_parts" without), measured by `python bench/quality.py
 --write-table` on the test split with the shipped weights. The profiler joins it with each build's
 verification PSNR."""
 
@@ -18,11 +19,14 @@ def load_quality_table(path: Path = QUALITY_TABLE) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def quality_record(pipeline: str, k: int, artifact_psnr_db: float | None, table: dict | None = None) -> QualityRecord | None:
+def quality_record(pipeline: str, k: int, artifact_psnr_db: float | None, table: dict | None = None, *,
+                   without_parts: bool = False) -> QualityRecord | None:
     """Expected quality of `pipeline` at k steps when its artifacts differ from PyTorch by
-    artifact_psnr_db; None when the table has no figure for it."""
+    artifact_psnr_db; None when the table has no figure for it. A pipeline's "steps" are as it is
+    built (with its part stages, where it has them); `without_parts`: a pipeline with part stages
+    run without them, the table's "steps_without_parts"."""
     table = load_quality_table() if table is None else table
-    entry = table.get(pipeline, {}).get("steps", {}).get(str(k))
+    entry = table.get(pipeline, {}).get("steps_without_parts" if without_parts else "steps", {}).get(str(k))
     if entry is None:
         return None
     base = entry.get("looks_db", entry["psnr_db"])  # the person and the hands, not the background

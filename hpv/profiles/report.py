@@ -123,7 +123,7 @@ def _pareto_plot(pid: str, d: DeviceProfile, colours: dict[str, str]) -> str:
     chart = _Chart(pid, "pareto", title, "per-frame p90 latency (ms)", "expected PSNR (dB)",
                    x_domain=_domain([x for x, _ in pts], zero=True), y_domain=_domain([y for _, y in pts]))
     label = _labeller(rated, ("pipeline", "precision", "batch", "resolution"))
-    name = lambda p: " ".join(filter(None, (f"k={p.steps}", label(p))))  # noqa: E731
+    name = lambda p: " ".join(filter(None, (f"k={p.steps}{p.parts_tag}", label(p))))  # noqa: E731
     chart.line([pts[i] for i in front], FRONT_COLOUR, cls="pareto-line", width=1.5)
     on_front = set(front)
     for j, (p, (x, y)) in enumerate(zip(rated, pts)):
@@ -161,7 +161,7 @@ def _steps_plot(pid: str, d: DeviceProfile, colours: dict[str, str]) -> str:
     pipes = [p for p in d.pipelines if p.batch == batch]
     groups: dict[tuple, list[PipelineProfile]] = {}
     for p in pipes:
-        groups.setdefault((p.pipeline, p.precision, p.batch, p.resolution), []).append(p)
+        groups.setdefault((p.pipeline, p.precision, p.batch, p.resolution, p.parts), []).append(p)
     ys = [v for p in pipes for v in (p.latency.p50_ms / p.batch, p.per_frame_p90_ms)]
     chart = _Chart(pid, "steps", title, "refinement steps k", "per-frame latency (ms)",
                    x_domain=_domain([p.steps for p in pipes], integer=True), y_domain=_domain(ys, zero=True),
@@ -171,7 +171,7 @@ def _steps_plot(pid: str, d: DeviceProfile, colours: dict[str, str]) -> str:
     for n, (key, ps) in enumerate(groups.items()):
         ps = sorted(ps, key=lambda p: p.steps)
         colour = colours[key[1]] if len(groups) == len({k[1] for k in groups}) else PALETTE[n % len(PALETTE)]
-        name = label(ps[0]) or key[1]
+        name = (label(ps[0]) or key[1]) + ps[0].parts_tag
         for stat, dash in (("p50", False), ("p90", True)):
             xy = [(p.steps, (p.latency.p50_ms if stat == "p50" else p.latency.p90_ms) / p.batch) for p in ps]
             chart.line(xy, colour, dash=dash)
@@ -193,10 +193,11 @@ def _batch_plots(pid: str, d: DeviceProfile) -> list[str]:
         return f"{a.stage} {a.precision}" + (f" {a.format}" if formats else "")
 
     def pipeline_name(p: PipelineProfile) -> str:
-        return f"{p.pipeline} {p.precision} k={p.steps} {p.resolution}px"
+        return f"{p.pipeline} {p.precision} k={p.steps} {p.resolution}px{p.parts_tag}"
 
     kinds = [("artifacts", d.artifacts, lambda a: (a.stage, a.precision, a.format), artifact_name),
-             ("pipelines", d.pipelines, lambda p: (p.pipeline, p.precision, p.steps, p.resolution), pipeline_name)]
+             ("pipelines", d.pipelines, lambda p: (p.pipeline, p.precision, p.steps, p.resolution, p.parts),
+              pipeline_name)]
     out = []
     for kind, items, key, name in kinds:
         groups: dict[tuple, list] = {}
@@ -256,16 +257,20 @@ def _pipeline_table(pipes: Sequence[PipelineProfile]) -> str:
     if not pipes:
         return "<p class=\"note\">No pipeline configurations measured.</p>"
     front = {id(p) for p in pipeline_front(pipes)}
-    head = ["pipeline", "generator", "precision", "k", "batch", "resolution", "p50 ms/frame", "p90 ms/frame",
-            "p99 ms/call", "expected PSNR dB", "PSNR dB (PyTorch)", "artifact PSNR dB", "Pareto", "quality source"]
+    head = ["pipeline", "generator", "precision", "parts", "k", "batch", "resolution", "p50 ms/frame",
+            "p90 ms/frame", "p99 ms/call", "expected PSNR dB", "PSNR dB (PyTorch)", "artifact PSNR dB", "Pareto",
+            "quality source"]
     rows = []
-    for p in sorted(pipes, key=lambda p: (p.pipeline, p.precision, p.batch, p.resolution, p.steps)):
+    drawn = any(p.parts for p in pipes)  # else the column is empty and goes
+    for p in sorted(pipes, key=lambda p: (p.pipeline, p.precision, p.batch, p.resolution, p.steps, not p.parts)):
         q = p.quality
-        rows.append([p.pipeline, p.generator, p.precision, p.steps, p.batch, p.resolution,
+        rows.append([p.pipeline, p.generator, p.precision, ("off", "on")[p.parts] if drawn else None, p.steps,
+                     p.batch, p.resolution,
                      _num(p.latency.p50_ms / p.batch), _num(p.per_frame_p90_ms), _num(p.latency.p99_ms),
                      _num(q and q.expected_psnr_db), _num(q and q.psnr_db), _num(q and q.artifact_psnr_db),
                      "on front" if id(p) in front else "", q.source if q else None])
-    head, rows, same = _fold_constant(head, rows, ("pipeline", "generator", "batch", "resolution", "quality source"))
+    head, rows, same = _fold_constant(head, rows, ("pipeline", "generator", "parts", "batch", "resolution",
+                                                   "quality source"))
     return _table("pipelines", head, rows, numeric=_numeric(head, "k", until="artifact PSNR dB"),
                   note="; ".join([*same, _runs(pipes)]), wrap={"quality source"})
 

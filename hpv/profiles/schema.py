@@ -191,7 +191,8 @@ class QualityRecord(_Strict):
 
 
 class PipelineProfile(_Strict):
-    """The whole pipeline per frame: generator + k refiner steps + upscaler, conversions included."""
+    """The whole pipeline per frame: generator + k refiner steps + upscaler (+ the part stages, where
+    the build has them and `parts`), conversions included."""
 
     pipeline: str
     generator: str = Field(description="generator stage name")
@@ -199,8 +200,15 @@ class PipelineProfile(_Strict):
     steps: int = Field(ge=0, description="refinement steps k")
     batch: int = Field(ge=1, description="independent sequences per call")
     resolution: int = Field(ge=1, description="output frame side in pixels")
+    parts: bool = Field(False, description="part stages drawn and stitched (false: the build has none, "
+                        "or they were left out)")
     latency: LatencyStats = Field(description="per call: `batch` frames, one of each sequence")
     quality: QualityRecord | None = None
+
+    @property
+    def parts_tag(self) -> str:
+        """` +parts` when the part stages are drawn, else empty: the end of a configuration's name."""
+        return " +parts" if self.parts else ""
 
     @property
     def per_frame_p90_ms(self) -> float:
@@ -244,7 +252,7 @@ class NoiseRecord(_Strict):
 def timed_configurations(artifacts: list[ArtifactProfile], pipelines: list[PipelineProfile]
                          ) -> list[tuple[str, LatencyStats]]:
     """(label, latency) of every pipeline configuration and artifact run with a positive p50."""
-    timed = [(f"{p.pipeline} {p.precision} k={p.steps} b{p.batch}", p.latency) for p in pipelines]
+    timed = [(f"{p.pipeline} {p.precision} k={p.steps}{p.parts_tag} b{p.batch}", p.latency) for p in pipelines]
     timed += [(f"{a.artifact} b{a.batch}", a.latency) for a in artifacts]
     return [(label, lat) for label, lat in timed if lat.p50_ms > 0]
 

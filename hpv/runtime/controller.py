@@ -1,6 +1,7 @@
 """The online controller: keeps the frame rate when the device runs slower than it was profiled
-(thermal throttling, a busy CPU) by walking down the plan's ladder one level at a time, and climbs
-back after sustained slack. One slow frame or a short burst of them changes nothing: every test
+(thermal throttling, a busy CPU) by walking down the plan's ladder one level at a time (the part
+stages off, fewer steps, a lower resolution: `hpv.runtime.scheduler.ladder`), and climbs back after
+sustained slack. One slow frame or a short burst of them changes nothing: every test
 reads order statistics of a window of recent frames that such a burst cannot move.
 
 Its decisions are a function of the frame times alone (no clock, no randomness), so a trace of

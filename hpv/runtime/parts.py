@@ -2,7 +2,8 @@
 (`hpv.reference.rollout`), the compiled runtime (`hpv.runtime.pipeline.CompiledPipeline`) and
 training data (`hpv.training.parts`) all call it, so they crop, draw and stitch alike.
 
-Per frame, from the keypoints [178, 3] (512 frame) and the upscaled frame [3, R, R] in [0, 1]:
+Per frame, from the keypoints [178, 3] (512 frame), optionally their depth [178] (a hand behind the
+body is then left to the whole-body frame), and the upscaled frame [3, R, R] in [0, 1]:
 1. each part's box is tracked (`hpv.parts.PartTracker`, smoothed over the sequence at `fps`);
 2. for every part whose keypoints are seen this frame (state SEEN; a held or absent part is not
    drawn: the whole-body frame shows it), its stage gets the keypoints in the crop's frame
@@ -49,12 +50,13 @@ class PartsStep:
             self.tracker = PartTracker(fps, parts=tuple(self.part_stages))
         self.tracker.reset()
 
-    def crops(self, keypoints: np.ndarray, frame: np.ndarray) -> list[PartInput]:
-        """The frame's part stage calls, back to front (advances the trackers by one frame)."""
+    def crops(self, keypoints: np.ndarray, frame: np.ndarray, z: np.ndarray | None = None) -> list[PartInput]:
+        """The frame's part stage calls, back to front (advances the trackers by one frame). With the
+        keypoints' depth `z` [178] a hand behind the body is not drawn (`layer_order`)."""
         kp = np.asarray(keypoints, np.float32)
         boxes = self.tracker.update(kp)
         calls = []
-        for name in layer_order(kp, boxes):
+        for name in layer_order(kp, boxes, z):
             box = boxes[name]
             if box.state is not BoxState.SEEN:
                 continue
@@ -72,7 +74,8 @@ class PartsStep:
         return stitch(frame, layers)
 
     def __call__(self, keypoints: np.ndarray, frame: np.ndarray,
-                 run: Callable[[str, dict[str, np.ndarray]], Mapping[str, np.ndarray]]) -> tuple[np.ndarray, list[PartInput]]:
+                 run: Callable[[str, dict[str, np.ndarray]], Mapping[str, np.ndarray]],
+                 z: np.ndarray | None = None) -> tuple[np.ndarray, list[PartInput]]:
         """(stitched frame, the calls made) for one frame."""
-        calls = self.crops(keypoints, frame)
+        calls = self.crops(keypoints, frame, z)
         return self.compose(frame, calls, [run(c.stage, c.feeds) for c in calls]), calls

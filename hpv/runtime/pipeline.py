@@ -13,6 +13,7 @@ import numpy as np
 from hpv.artifacts.manifest import ArtifactRecord, Manifest
 from hpv.errors import ConfigError, ManifestError, UnknownNameError
 from hpv.pipelines import PIPELINES, Pipeline
+from hpv.pose.conditioning import DEPTH
 from hpv.runtime.build import RUNNABLE, Build, load_build
 
 __all__ = ["RUNNABLE", "CompiledPipeline", "StageRunner", "batches", "pick_artifact", "precisions"]
@@ -139,8 +140,11 @@ class CompiledPipeline:
     @property
     def conditioning_keys(self) -> list:
         """What the stages' pose inputs need: "keypoints" and/or drawn-image resolutions."""
+        from hpv.pose.conditioning import KEYPOINTS
+
         runners = [r for r in (self.generator, self.refiner, self.upscaler) if r is not None]
-        return sorted({p[1] for p in map(self._pose_input, runners) if p is not None}, key=str)
+        keys = {p[1] for p in map(self._pose_input, runners) if p is not None}
+        return sorted(keys | ({KEYPOINTS} if self.part_runners else set()), key=str)  # parts crop the keypoints
 
     def _feed(self, runner: StageRunner, poses: dict, fields: np.ndarray | None = None) -> dict:
         """A stage's pose input: from `poses`, or the keypoint fields the generator drew this frame."""
@@ -160,6 +164,7 @@ class CompiledPipeline:
         self.state = {s.input: np.zeros(_nchw(self.generator.input(s.input), self.batch), np.float32)
                       for s in self.generator.record.state}
         self.previous: np.ndarray | None = None
+        self.parts = []  # one PartsStep per batch item (its boxes' tracking), none without part stages
         if self.part_runners:
             from hpv.runtime.parts import DEFAULT_FPS, PartsStep
 
@@ -169,7 +174,8 @@ class CompiledPipeline:
     def frame(self, poses: dict, k: int, parts: bool = True) -> np.ndarray:
         """One frame of each of `batch` sequences: poses maps each conditioning key (see
         `conditioning_keys`) to its model inputs for this frame ([batch,178,3] keypoints,
-        [batch,3,R,R] drawn images). Returns [batch,3,H,W] in the upscaler's output range, with the
+        [batch,3,R,R] drawn images; optionally DEPTH [batch,178] z, which hides a hand behind the
+        body). Returns [batch,3,H,W] in the upscaler's output range, with the
         part stages (if the pipeline has them and `parts`) stitched in. The part boxes are tracked
         either way, so parts can be switched on and off between frames without a jump."""
         if not 0 <= k <= self.max_steps:
@@ -194,7 +200,7 @@ class CompiledPipeline:
             return out
         frames = []
         for b, step in enumerate(self.parts):
-            calls = step.crops(poses["keypoints"][b], out[b])
+            calls = step.crops(poses["keypoints"][b], out[b], poses[DEPTH][b] if DEPTH in poses else None)
             if not parts:
                 frames.append(out[b])
                 continue

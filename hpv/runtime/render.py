@@ -1,12 +1,13 @@
 """`hpv render`: a `.pose` file (or the synthetic default) through a compiled pipeline into an
 H.264 MP4, frame by frame with the recurrent state carried.
 
-The scheduler picks the configuration from a device profile; the online controller steps k (and
-then resolution) down or up from the measured frame times. Frames stream through a bounded buffer
-to an encoder thread: computing runs ahead of the encoder by at most `buffer` frames. With `pace`
-the encoder consumes in real time (frame i is due `i / fps` after the first), as a player would,
-and a frame not ready by its due time counts as missed. Independent sequences are batched when
-the plan says batching pays; within one sequence the recurrent order is kept."""
+The scheduler picks the configuration from a device profile; the online controller switches the
+part stages off, steps k (and then resolution) down, or back up, from the measured frame times.
+Frames stream through a bounded buffer to an encoder thread: computing runs ahead of the encoder by
+at most `buffer` frames. With `pace` the encoder consumes in real time (frame i is due `i / fps`
+after the first), as a player would, and a frame not ready by its due time counts as missed.
+Independent sequences are batched when the plan says batching pays; within one sequence the
+recurrent order is kept."""
 
 from __future__ import annotations
 
@@ -47,12 +48,14 @@ class RenderReport:
     first_frame_ms: float
     frame_ms: list[float] = field(default_factory=list)  # compute time per call (all sequences)
     steps: list[int] = field(default_factory=list)  # k per frame
+    parts: list[bool] = field(default_factory=list)  # per frame: part stages drawn
     missed: int = 0
     deadline_ms: float | None = None
     plan: str | None = None
     switches: int = 0
     precision: str = ""
     batch: int = 1
+    has_parts: bool = False  # the build has part stages
 
     @property
     def achieved_fps(self) -> float:
@@ -64,9 +67,11 @@ class RenderReport:
                 "seconds": round(self.seconds, 3), "achieved_fps": round(self.achieved_fps, 2),
                 "first_frame_ms": round(self.first_frame_ms, 2), "missed": self.missed,
                 "deadline_ms": self.deadline_ms, "plan": self.plan, "switches": self.switches,
-                "precision": self.precision, "batch": self.batch,
+                "precision": self.precision, "batch": self.batch, "has_parts": self.has_parts,
                 "k_histogram": {str(k): self.steps.count(k) for k in sorted(set(self.steps))},
                 "k_per_frame": self.steps,
+                "parts_histogram": {"on": sum(self.parts), "off": len(self.parts) - sum(self.parts)},
+                "parts_per_frame": self.parts,
                 "frame_ms_p50": round(float(np.median(self.frame_ms)), 3) if self.frame_ms else None,
                 "frame_ms_p90": round(float(np.percentile(self.frame_ms, 90)), 3) if self.frame_ms else None}
 
@@ -80,9 +85,11 @@ def load_sequences(inputs: list[Path], default_frames: int):
 
 
 def choose(manifest, profile, device_id: str | None, fps: float | None, sequences: int, *,
-           precision: str | None, steps: int | None, headroom: float, first_frame_ms: float | None = None):
+           precision: str | None, steps: int | None, headroom: float, first_frame_ms: float | None = None,
+           parts: bool = True):
     """(plan or None, precision, k, batch) for this build: the scheduler's choice where a profile
-    and a frame rate are given, restricted to the configurations this build can run."""
+    and a frame rate are given, restricted to the configurations this build can run (and without
+    `parts`, to those that leave the part stages out)."""
     from hpv.runtime.pipeline import precisions
 
     have = precisions(manifest)
@@ -107,7 +114,8 @@ def choose(manifest, profile, device_id: str | None, fps: float | None, sequence
                           f"profile this build first: hpv profile ARTIFACTS_DIR --out PROFILE")
     device = devices[0]
     runnable = [p for p in device.pipelines if p.pipeline == manifest.pipeline and p.precision in have
-                and (precision is None or p.precision == precision) and (steps is None or p.steps <= steps)]
+                and (precision is None or p.precision == precision) and (steps is None or p.steps <= steps)
+                and (parts or not p.parts)]
     device = device.model_copy(update={"pipelines": runnable})
     # The scheduler counts every frame produced: S sequences at `fps` each are S * fps frames a second.
     chosen = plan(device, fps * sequences, headroom=headroom, max_batch=sequences, first_frame_ms=first_frame_ms)
@@ -242,11 +250,12 @@ class _Writer:
 
 def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = None, *, profile=None,
                  device_id: str | None = None, fps: float | None = None, precision: str | None = None,
-                 steps: int | None = None, headroom: float = 0.85, first_frame_ms: float | None = None,
-                 buffer: int = 8, pace: bool = False,
+                 steps: int | None = None, parts: bool = True, headroom: float = 0.85,
+                 first_frame_ms: float | None = None, buffer: int = 8, pace: bool = False,
                  frames: int | None = None, default_frames: int = 100, controller: bool = True,
                  background: Background | str = "white", progress: Callable[[int, int, int], None] | None = None) -> RenderReport:
-    from hpv.pose.conditioning import conditioning
+    from hpv.pose.conditioning import DEPTH, conditioning
+    from hpv.pose.keypoints import depth
     from hpv.runtime.build import load_build
     from hpv.runtime.controller import Controller
     from hpv.runtime.pipeline import CompiledPipeline
@@ -263,8 +272,9 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
     if len(outputs) != len(seqs):
         raise ConfigError(f"{len(seqs)} sequences need {len(seqs)} outputs, got {len(outputs)}")
     chosen, precision, k, batch = choose(manifest, profile, device_id, fps, len(seqs), precision=precision,
-                                         steps=steps, headroom=headroom, first_frame_ms=first_frame_ms)
+                                         steps=steps, headroom=headroom, first_frame_ms=first_frame_ms, parts=parts)
     pipe = CompiledPipeline(loaded, precision, batch)
+    parts = pipe.has_parts and (chosen.config.parts if chosen is not None else parts)
     if k is None:  # no plan, no --steps: the best looks the quality table knows, else every step
         from hpv.profiles.quality import best_steps
 
@@ -277,7 +287,8 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
     n = min(s.num_frames for s in seqs) if frames is None else min(frames, *(s.num_frames for s in seqs))
     lo, hi = pipe.upscaler.output("upscaled").value_range or (0.0, 1.0)
     report = RenderReport(outputs, n, len(seqs), 0.0, 0.0, deadline_ms=1000 / fps if fps else None,
-                          plan=None if chosen is None else chosen.reason, precision=precision, batch=batch)
+                          plan=None if chosen is None else chosen.reason, precision=precision, batch=batch,
+                          has_parts=pipe.has_parts)
     frames_q: queue.Queue = queue.Queue(maxsize=buffer)
     failure: list[BaseException] = []
     stop = threading.Event()  # set when the consumer gives up (an error, Ctrl-C, SIGTERM)
@@ -285,7 +296,10 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
 
     groups = -(-len(seqs) // batch)
     padded = seqs + [seqs[-1]] * (groups * batch - len(seqs))  # a short last group repeats a sequence
-    states = [(dict(pipe.state), None) for _ in range(groups)]  # each group carries its own state
+    states = []  # each group carries its own state (and part boxes, tracked at its sequences' rate)
+    for g in range(groups):
+        pipe.reset(fps=padded[g * batch].fps or video_fps)
+        states.append((dict(pipe.state), None, pipe.parts))
 
     def produce() -> None:
         try:
@@ -293,22 +307,28 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
             keys = pipe.conditioning_keys
             for t in range(n):
                 if t % FRAME_CHUNK == 0:  # the next chunk of pose inputs for every sequence
-                    chunk = [conditioning(s.frames(t, min(t + FRAME_CHUNK, n)), keys) for s in padded]
-                    rendered = {key: np.stack([c[key] for c in chunk], axis=1) for key in keys}
+                    chunk = []
+                    for s in padded:
+                        frames_of = s.frames(t, min(t + FRAME_CHUNK, n))
+                        chunk.append(conditioning(frames_of, keys))
+                        if pipe.has_parts:  # the hands' depth orders them against the body
+                            chunk[-1][DEPTH] = depth(frames_of)
+                    rendered = {key: np.stack([c[key] for c in chunk], axis=1) for key in chunk[0]}
                 for g in range(groups):
                     if stop.is_set():
                         return
                     poses = {r: a[t % FRAME_CHUNK, g * batch:(g + 1) * batch] for r, a in rendered.items()}
-                    level = ctl.config.steps if ctl else k
-                    pipe.state, pipe.previous = states[g]
+                    level, drawn = (ctl.config.steps, pipe.has_parts and ctl.config.parts) if ctl else (k, parts)
+                    pipe.state, pipe.previous, pipe.parts = states[g]
                     t0 = time.perf_counter()
-                    images = pipe.frame(poses, level)
+                    images = pipe.frame(poses, level, parts=drawn)
                     ms = (time.perf_counter() - t0) * 1e3
-                    states[g] = (pipe.state, pipe.previous)
+                    states[g] = (pipe.state, pipe.previous, pipe.parts)
                     if ctl:
                         ctl.observe(ms / batch)
                     report.frame_ms.append(ms)
                     report.steps.append(level)
+                    report.parts.append(drawn)
                     unit = (images - lo) / (hi - lo)
                     rgb = np.clip(unit * 255 + 0.5, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
                     rgb = background.apply(unit, rgb)

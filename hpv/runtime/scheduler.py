@@ -2,9 +2,9 @@
 quality that holds a frame rate at p90 with headroom.
 
 A configuration is a pipeline entry of the profile (generator variant, precision, refinement steps k,
-batch, output resolution). It holds `fps` when its per-frame p90 (call p90 / batch) is at most
-headroom * 1000 / fps. `fps` counts every frame produced: with batch B, each of the B sequences
-gets fps / B.
+part stages on or off, batch, output resolution). It holds `fps` when its per-frame p90 (call p90 /
+batch) is at most headroom * 1000 / fps. `fps` counts every frame produced: with batch B, each of
+the B sequences gets fps / B.
 
 The p90 is taken without outliers (`PipelineProfile.per_frame_p90_ms`, from
 `hpv.profiles.schema.robust_p90`): samples above median + max(3 x 1.4826 x MAD, 0.25 x median) are
@@ -41,7 +41,8 @@ class Plan:
     slack_ms: float
     expected_psnr_db: float | None
     ladder: tuple[PipelineProfile, ...]
-    """config first, then cheaper levels for the online controller: fewer steps, then lower resolution."""
+    """config first, then cheaper levels for the online controller: the part stages off, fewer steps,
+    then lower resolution."""
     runners_up: tuple[PipelineProfile, ...]
     """the next best feasible configurations, best first."""
     reason: str
@@ -58,9 +59,10 @@ class Plan:
 
 
 def describe(p: PipelineProfile) -> str:
-    """`default/fire_gen fp32 k=2 768px`, with ` batch 4` when batched."""
+    """`default/fire_gen fp32 k=2 768px`, with ` batch 4` when batched and ` +parts` when the part
+    stages are drawn."""
     return f"{p.pipeline}/{p.generator} {p.precision} k={p.steps} {p.resolution}px" + (
-        f" batch {p.batch}" if p.batch > 1 else "")
+        f" batch {p.batch}" if p.batch > 1 else "") + p.parts_tag
 
 
 def _rank(p: PipelineProfile) -> tuple:
@@ -108,14 +110,18 @@ def _allowed(device: DeviceProfile, first_frame_ms: float | None, max_batch: int
 
 
 def ladder(device: DeviceProfile, top: PipelineProfile) -> tuple[PipelineProfile, ...]:
-    """`top`, then the same pipeline, generator, precision and batch with fewer steps, then at lower
-    resolutions (most steps first); a level is kept only when it is cheaper than the one above it."""
+    """`top`, then the same pipeline, generator, precision and batch with the part stages off, then
+    fewer steps, then at lower resolutions (most steps first); a level is kept only when it is
+    cheaper than the one above it, and once the parts are off they stay off (a ladder that drew
+    them again a level down would switch the hands' and face's look back and forth)."""
+    def order(p: PipelineProfile) -> tuple:
+        return p.resolution, p.steps, p.parts
+
     same = [p for p in device.pipelines if (p.pipeline, p.generator, p.precision, p.batch)
-            == (top.pipeline, top.generator, top.precision, top.batch)
-            and (p.resolution, p.steps) < (top.resolution, top.steps)]
+            == (top.pipeline, top.generator, top.precision, top.batch) and order(p) < order(top)]
     levels = [top]
-    for p in sorted(same, key=lambda p: (p.resolution, p.steps), reverse=True):
-        if p.per_frame_p90_ms < levels[-1].per_frame_p90_ms:
+    for p in sorted(same, key=order, reverse=True):
+        if p.per_frame_p90_ms < levels[-1].per_frame_p90_ms and p.parts <= levels[-1].parts:
             levels.append(p)
     return tuple(levels)
 

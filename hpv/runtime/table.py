@@ -30,6 +30,7 @@ class ConfigRecord(_Strict):
     steps: int = Field(ge=0, description="refinement steps k")
     batch: int = Field(ge=1, description="independent sequences per call")
     resolution: int = Field(ge=1, description="output frame side in pixels")
+    parts: bool = Field(False, description="part stages drawn and stitched")
     per_frame_p90_ms: float = Field(ge=0, description="call p90 / batch: what the budget is checked against")
     per_frame_p50_ms: float = Field(ge=0, description="call p50 / batch: the controller's predicted frame time")
     call_p90_ms: float = Field(ge=0, description="p90 of one call (the whole batch), without outliers: the first-frame figure")
@@ -38,7 +39,8 @@ class ConfigRecord(_Strict):
     @classmethod
     def of(cls, p: PipelineProfile) -> ConfigRecord:
         return cls(pipeline=p.pipeline, generator=p.generator, precision=p.precision, steps=p.steps,
-                   batch=p.batch, resolution=p.resolution, per_frame_p90_ms=round(p.per_frame_p90_ms, 4),
+                   batch=p.batch, resolution=p.resolution, parts=p.parts,
+                   per_frame_p90_ms=round(p.per_frame_p90_ms, 4),
                    per_frame_p50_ms=round(p.latency.p50_ms / p.batch, 4), call_p90_ms=round(p.latency.planning_p90_ms, 4),
                    expected_psnr_db=p.quality.expected_psnr_db if p.quality else None)
 
@@ -52,7 +54,8 @@ class Row(_Strict):
     config: ConfigRecord | None = Field(None, description="the chosen configuration; null when infeasible")
     slack_ms: float | None = Field(None, description="budget_ms - config.per_frame_p90_ms")
     ladder: list[ConfigRecord] = Field(default_factory=list, description="config first, then cheaper "
-                                       "levels (fewer steps, then lower resolution) for the online controller")
+                                       "levels (the part stages off, fewer steps, then lower resolution) for the "
+                                       "online controller")
     best_fps: float | None = Field(None, description="infeasible rows: the highest fps any allowed "
                                    "configuration holds at this headroom")
     reason: str

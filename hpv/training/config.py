@@ -83,13 +83,14 @@ class TrainConfig:
             raise ConfigError(f"training config {self.name}: init must be 'seeded' or 'shipped', got {self.init!r}")
 
     def scaled(self, factor: float) -> TrainConfig:
-        """Every step count times `factor` (at least 1): quick runs and tests."""
+        """Every step count times `factor` (at least 1; a stage that does not train stays at 0):
+        quick runs and tests."""
         def s(b: Budget) -> Budget:
-            return dataclasses.replace(b, steps=max(1, int(b.steps * factor)))
+            return dataclasses.replace(b, steps=max(1, int(b.steps * factor)) if b.steps else 0)
         return dataclasses.replace(
             self, generator=s(self.generator), refiner=s(self.refiner), upscaler=s(self.upscaler),
             baseline_generator=s(self.baseline_generator), baseline_upscaler=s(self.baseline_upscaler),
-            parts=s(self.parts) if self.parts.steps else self.parts,
+            parts=s(self.parts),
             eval_every=max(1, int(self.eval_every * factor)),
             checkpoint_every=max(1, int(self.checkpoint_every * factor)))
 

@@ -80,11 +80,19 @@ def eval_cases(cfg, split: str, sequences: int, frames: int, resolution: int) ->
     return cases
 
 
-def pipeline_frames(lp: LoadedPipeline, seq: PoseSequence, steps: int) -> np.ndarray:
-    """The PyTorch pipeline's output frames [T,3,H,W] for `seq` at k = `steps`."""
-    from hpv.pose.conditioning import conditioning
+def poses_of(seq: PoseSequence, keys) -> dict:
+    """`seq`'s conditioning for `keys`, with the keypoints' depth (the stitched hands' order)."""
+    from hpv.pose.conditioning import DEPTH, conditioning
+    from hpv.pose.keypoints import depth
 
-    return np.stack(rollout(lp, conditioning(seq, conditioning_keys(lp)), steps=steps).frames)
+    return {**conditioning(seq, keys), DEPTH: depth(seq)}
+
+
+def pipeline_frames(lp: LoadedPipeline, seq: PoseSequence, steps: int, parts: bool = True) -> np.ndarray:
+    """The PyTorch pipeline's output frames [T,3,H,W] for `seq` at k = `steps` (its part stages
+    stitched in, if it has them and `parts`)."""
+    return np.stack(rollout(lp, poses_of(seq, conditioning_keys(lp)), steps=steps, fps=seq.fps,
+                            with_parts=parts).frames)
 
 
 def bicubic_frames(lp: LoadedPipeline, seq: PoseSequence, steps: int) -> np.ndarray:
@@ -101,16 +109,14 @@ def bicubic_frames(lp: LoadedPipeline, seq: PoseSequence, steps: int) -> np.ndar
     return F.interpolate(low, size=(out_res, out_res), mode="bicubic", align_corners=False).clamp(0, 1).numpy()
 
 
-def build_frames(pipe, seq: PoseSequence, steps: int) -> np.ndarray:
-    """A compiled build's output frames [T,3,H,W] for `seq` at k = `steps` (a fresh state);
-    `pipe` is a batch-1 `hpv.runtime.pipeline.CompiledPipeline`."""
-    from hpv.pose.conditioning import conditioning
-
-    keys = pipe.conditioning_keys
-    cond = conditioning(seq, keys)
-    pipe.reset()
+def build_frames(pipe, seq: PoseSequence, steps: int, parts: bool = True) -> np.ndarray:
+    """A compiled build's output frames [T,3,H,W] for `seq` at k = `steps` (a fresh state, its part
+    stages stitched in if it has them and `parts`); `pipe` is a batch-1
+    `hpv.runtime.pipeline.CompiledPipeline`."""
+    cond = poses_of(seq, pipe.conditioning_keys)
+    pipe.reset(fps=seq.fps)
     lo, hi = pipe.upscaler.output("upscaled").value_range or (0.0, 1.0)
-    return np.stack([(pipe.frame({k: cond[k][t:t + 1] for k in keys}, steps)[0] - lo) / (hi - lo)
+    return np.stack([(pipe.frame({k: v[t:t + 1] for k, v in cond.items()}, steps, parts=parts)[0] - lo) / (hi - lo)
                      for t in range(seq.num_frames)])
 
 

@@ -23,7 +23,7 @@ from hpv.training.config import Budget, DataConfig, LossConfig
 from hpv.training.loop import Phase
 from hpv.training.losses import clip_and_step, image_loss, scheduled_lr
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: hands behind the body are left out, as the runtime leaves them
 
 
 @dataclass
@@ -57,7 +57,7 @@ def part_crops(lp: LoadedPipeline, seqs: list, steps: int, progress=None) -> dic
     without its parts (what the part stages are stitched over)."""
     from hpv.data.signer import render_signer
     from hpv.pose.conditioning import conditioning
-    from hpv.pose.keypoints import keypoints
+    from hpv.pose.keypoints import depth, keypoints
     from hpv.runtime.parts import PartsStep
     from hpv.runtime.stitch import sample_crop
 
@@ -67,11 +67,11 @@ def part_crops(lp: LoadedPipeline, seqs: list, steps: int, progress=None) -> dic
     for n, (_sid, seq) in enumerate(seqs):
         frames = rollout(lp, conditioning(seq, keys), steps=steps, with_parts=False).frames
         truth = render_signer(seq, frames[0].shape[-1])
-        kp = keypoints(seq)
+        kp, z = keypoints(seq), depth(seq)
         step = PartsStep(lp.pipeline.part_stages, size, seq.fps)
         for t, frame in enumerate(frames):
             gt = truth[t].transpose(2, 0, 1).astype(np.float32) / 255.0
-            for call in step.crops(kp[t], frame):
+            for call in step.crops(kp[t], frame, z[t]):
                 got[call.stage].append((call.feeds["keypoints"][0], _u8(call.feeds["context"][0]),
                                         _u8(sample_crop(gt, call.transform))))
         if progress:

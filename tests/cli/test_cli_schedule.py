@@ -36,6 +36,14 @@ def test_plans_for_every_device(profile_path):
     assert "ladder: k=2 768px > k=1 768px > k=0 768px" in r.output and "expected PSNR 24.40 dB" in r.output
 
 
+def test_plans_say_where_the_part_stages_are_drawn(tmp_path):
+    path = write_profile(tmp_path / "parts.json", factory.profile(factory.parts_device()))
+    r = run(path, "--fps", 20)
+    assert r.exit_code == 0, r.output
+    assert "at 20 fps: parts/fire_gen fp32 k=1 768px +parts" in r.output
+    assert "ladder: k=1 768px +parts > k=1 768px > k=0 768px > k=0 512px" in r.output
+
+
 def test_json_for_one_device(profile_path):
     r = run(profile_path, "--fps", 40, "--device", "phone-a", "--json")
     assert r.exit_code == 0, r.output

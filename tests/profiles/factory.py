@@ -25,13 +25,14 @@ def latency(p50_ms: float, *, spread: float = 0.05, runs: int = 50, seed: int = 
 
 def pipeline(k: int, frame_ms: float, *, name: str = "default", precision: str = "fp32",
              batch: int = 1, resolution: int = 768, generator: str = "fire_gen",
-             psnr: float | None = None, artifact_psnr: float | None = 40.0, seed: int = 0) -> PipelineProfile:
+             psnr: float | None = None, artifact_psnr: float | None = 40.0, parts: bool = False,
+             seed: int = 0) -> PipelineProfile:
     """A pipeline entry whose per-frame p50 is frame_ms (the call takes frame_ms * batch)."""
     base = DEFAULT_PSNR[min(k, len(DEFAULT_PSNR) - 1)] if psnr is None else psnr
     quality = QualityRecord(psnr_db=base, artifact_psnr_db=artifact_psnr,
                             expected_psnr_db=expected_psnr(base, artifact_psnr), source="handmade")
     return PipelineProfile(pipeline=name, generator=generator, precision=precision, steps=k, batch=batch,
-                           resolution=resolution, latency=latency(frame_ms * batch, seed=seed + k),
+                           resolution=resolution, parts=parts, latency=latency(frame_ms * batch, seed=seed + k),
                            quality=quality)
 
 
@@ -63,6 +64,18 @@ def device(device_id: str = "phone-a", *, step_ms: float = 8.0, gen_ms: float = 
                               runtimes={"onnxruntime": "1.32.0"}, peak_gmacs=100.0),
         target=target, manifest_sha256=SHA, measured_at="2026-11-29T00:00:00Z", threads=2,
         artifacts=arts, pipelines=pipes)
+
+
+def parts_device(name: str = "parts") -> DeviceProfile:
+    """A device with pipeline `name` at 768px, k = 0..1, its part stages on (6 ms, +0.7 dB) or off,
+    and k=0 at 512px without them (12 ms) and with them (14 ms). Per-frame p50 at 768px: off
+    16 + 10k ms, on 22 + 10k ms; p90 ~4.7% over."""
+    on_db, off_db = (22.5, 25.0), (21.8, 24.3)
+    pipes = [pipeline(k, 16 + 10 * k + 6 * on, name=name, parts=on, psnr=(on_db if on else off_db)[k],
+                      artifact_psnr=None) for k in range(2) for on in (True, False)]
+    pipes += [pipeline(0, 12, name=name, resolution=512, psnr=20.0, artifact_psnr=None),
+              pipeline(0, 14, name=name, resolution=512, parts=True, psnr=20.5, artifact_psnr=None)]
+    return device().model_copy(update={"pipelines": pipes})
 
 
 def profile(*devices: DeviceProfile) -> ProfileFile:

@@ -162,6 +162,17 @@ def test_only_the_slowed_configuration_is_flagged(base):
     assert labels == [("phone-a", "default int8 k=3 b1 768px")]
 
 
+def test_with_and_without_the_part_stages_are_two_configurations():
+    a = remeasure(factory.profile(factory.parts_device()), seed=3)
+    d = a.devices[0]
+    slower = [p.model_copy(update={"latency": LatencyStats.from_samples([x * 1.3 for x in p.latency.samples_ms],
+                                                                        warmup=1)}) if p.parts else p
+              for p in d.pipelines]
+    b = a.model_copy(update={"devices": [d.model_copy(update={"pipelines": slower})]})
+    assert sorted(e.config.label for e in compare(a, b, 10.0).regressions) == [
+        "parts fp32 k=0 b1 512px +parts", "parts fp32 k=0 b1 768px +parts", "parts fp32 k=1 b1 768px +parts"]
+
+
 def test_3_percent_slower_is_within_noise(base):
     for seed in range(5):
         a = remeasure(base, sigma=0.1, seed=10 + 2 * seed)

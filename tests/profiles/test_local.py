@@ -5,12 +5,15 @@ artifact made 25% slower is flagged)."""
 import shutil
 import time
 
+import pytest
 from click.testing import CliRunner
 
 from hpv.cli.main import cli
 from hpv.compiler.backends.onnx import OnnxBackend
+from hpv.compiler.build import CompileRequest, compile
+from hpv.pipelines import PIPELINES
 from hpv.profiles.compare import compare
-from hpv.profiles.local import profile_local_builds
+from hpv.profiles.local import profile_local_builds, profile_pipelines
 from hpv.profiles.schema import PROFILE_SCHEMA_VERSION, ProfileFile, load_profile
 
 
@@ -30,8 +33,6 @@ def test_profile_validates_and_reports(small_build, tmp_path):
         assert a.latency.runs == 8 and len(a.latency.samples_ms) == 8 and a.load_ms > 0 and a.first_ms > 0
         assert a.macs > 0 and 0 < a.roofline_fraction and a.peak_memory_mb > 0
     precisions = {a.precision for a in arts}
-    from hpv.pipelines import PIPELINES
-
     k_max = PIPELINES.get("default").max_steps
     assert len(device.pipelines) == len(precisions) * 2 * (k_max + 1)
     assert {p.steps for p in device.pipelines} == set(range(k_max + 1))
@@ -122,3 +123,16 @@ def test_a_noisy_profile_gets_a_warning_and_a_quiet_one_none():
                                                    *quiet.pipelines[1:]]})
     message = noise_warning(noisy)
     assert message and "6.0x p50" in message and "idle machine" in message
+
+
+def test_a_build_with_part_stages_is_profiled_with_them_and_without(tmp_path):
+    """Every k of the "parts" pipeline twice, drawing its hands and face and not; drawing them costs time."""
+    pytest.importorskip("onnxruntime")
+    build = compile(CompileRequest(target="onnx-cpu", pipeline="parts", out=tmp_path, small=True,
+                                   precisions=("fp32",)))
+    pipes = profile_pipelines(build.folder, batches=[1], runs=6, warmup=1)
+    k_max = PIPELINES.get("parts").max_steps
+    assert sorted((p.steps, p.parts) for p in pipes) == [(k, on) for k in range(k_max + 1) for on in (False, True)]
+    for k in range(k_max + 1):
+        on, off = (next(p for p in pipes if (p.steps, p.parts) == (k, drawn)) for drawn in (True, False))
+        assert on.latency.min_ms > off.latency.min_ms

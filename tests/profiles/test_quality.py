@@ -26,6 +26,15 @@ def test_old_tables_still_read():
     assert q.psnr_db == 24.0 and q.hand_psnr_db is None
 
 
+def test_a_pipeline_with_part_stages_without_them_reads_steps_without_parts():
+    table = {"p": {"source": "test", "steps": {"1": {"psnr_db": 26.0, "looks_db": 23.0}},
+                   "steps_without_parts": {"1": {"psnr_db": 25.0, "looks_db": 22.0}}}}
+    assert quality_record("p", 1, None, table).psnr_db == 23.0
+    assert quality_record("p", 1, None, table, without_parts=True).psnr_db == 22.0
+    assert quality_record("p", 0, None, table, without_parts=True) is None
+    assert quality_record("p", 1, None, {"p": {"steps": table["p"]["steps"]}}, without_parts=True) is None
+
+
 def test_shipped_table_has_looks_figures_for_every_step_of_the_default():
     from hpv.pipelines import PIPELINES
 

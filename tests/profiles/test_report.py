@@ -135,6 +135,19 @@ def test_tables_hold_every_artifact_and_pipeline():
     assert pipelines.count("on front") == len(pipeline_front(d.pipelines))
 
 
+def test_configurations_with_the_part_stages_say_so():
+    page = render_report(factory.profile(factory.parts_device()))
+    pipelines = page.split("<table class=\"pipelines\">")[1].split("</table>")[0]
+    head = re.findall(r"<th[^>]*>([^<]*)</th>", pipelines)
+    assert head[head.index("parts") + 1] == "k"
+    cells = [re.findall(r"<td[^>]*>([^<]*)</td>", row)[head.index("parts")] for row in pipelines.split("<tr>")[2:]]
+    assert sorted(cells) == ["off"] * 3 + ["on"] * 3
+    assert "k=1 +parts" in page  # the plots name them too
+    # a profile without part stages has no such column (and says nothing of them)
+    plain = render_report(factory.profile(factory.device()))
+    assert ">parts</th>" not in plain and "+parts" not in plain
+
+
 def test_devices_without_pipelines_or_quality_say_so():
     d = factory.device()
     bare = d.model_copy(update={"pipelines": []})

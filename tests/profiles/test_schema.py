@@ -41,6 +41,18 @@ def test_merge_keeps_one_entry_per_device_and_target():
     assert merged.devices[0].pipelines[1].latency.p50_ms == pytest.approx(6 + 5 + 10)
 
 
+def test_part_stages_round_trip_and_profiles_written_before_them_load_without(tmp_path):
+    d = factory.device()
+    d = d.model_copy(update={"pipelines": [factory.pipeline(1, 30.0, name="parts", parts=True), *d.pipelines]})
+    path = write_profile(tmp_path / "p.json", factory.profile(d))
+    assert load_profile(path).devices[0] == d and d.pipelines[0].parts and not d.pipelines[1].parts
+    raw = json.loads(path.read_text())
+    for p in raw["devices"][0]["pipelines"]:
+        del p["parts"]
+    path.write_text(json.dumps(raw))
+    assert not any(p.parts for p in load_profile(path).devices[0].pipelines)
+
+
 def test_latency_order_is_checked():
     with pytest.raises(ValueError):
         LatencyStats(runs=1, warmup=0, p50_ms=5, p90_ms=4, p99_ms=6, mean_ms=5, min_ms=1)

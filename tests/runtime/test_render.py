@@ -121,6 +121,38 @@ def test_batches_sequences_when_the_profile_says_it_pays(small_build, pose_file,
     assert len(first) == len(second) == 16 and np.abs(first.astype(int) - second).mean() < 1.0
 
 
+def test_the_part_stages_follow_no_parts_and_the_controllers_level(small_build, tmp_path, monkeypatch):
+    """A build with part stages (pretended: the small default build has none) draws them without a
+    plan, not with --no-parts, and per frame as the controller's level says with a plan."""
+    from hpv.runtime.pipeline import CompiledPipeline
+    from tests.profiles import factory
+
+    drawn, frame = [], CompiledPipeline.frame
+
+    def slow_with_parts(self, poses, k, parts=True):
+        drawn.append(parts)
+        if parts:  # drawing the parts takes 60 ms: over the 42.5 ms budget of 20 fps
+            time.sleep(0.06)
+        return frame(self, poses, k, parts)
+
+    monkeypatch.setattr(CompiledPipeline, "has_parts", property(lambda self: True))
+    monkeypatch.setattr(CompiledPipeline, "frame", slow_with_parts)
+    # the plan (at 20 fps) draws them at k=1; its ladder: without them at k=1, then k=0
+    profile = write_profile(tmp_path / "profile.json", factory.profile(factory.parts_device("default")))
+    base = ("-o", tmp_path / "out.mp4", "--artifacts", small_build.folder, "--frames", 20, "--fps", 20, "--json")
+    cases = [((), [True] * 20), (("--no-parts",), [False] * 20), (("--no-parts", "--profile", profile), [False] * 20),
+             # the median of a full window (9 frames) is over budget: the parts go, k stays
+             (("--profile", profile), [True] * 9 + [False] * 11)]
+    for args, want in cases:
+        drawn.clear()
+        run = _render(*base, *args)
+        assert run.exit_code == 0, run.output
+        report = json.loads(run.output)
+        assert report["parts_per_frame"] == drawn == want, args
+        assert report["parts_histogram"] == {"on": sum(want), "off": 20 - sum(want)} and report["has_parts"]
+    assert report["k_histogram"] == {"1": 20} and report["switches"] == 1
+
+
 @pytest.mark.parametrize("fps, rate", [(0.5, "1/2"), (29.97, "2997/100"), (float(np.float32(30000 / 1001)), "30000/1001"),
                                        (25.0, "25"), (1000.0, "1000")])
 def test_video_rate_is_the_exact_rational(fps, rate):

@@ -10,7 +10,7 @@ import pytest
 
 from hpv.errors import ConfigError, InfeasibleError, ProfileError
 from hpv.runtime import ScheduleTable, describe, plan, plans_table
-from hpv.runtime.table import SCHEMA_PATH, table_json_schema
+from hpv.runtime.table import SCHEMA_PATH, ConfigRecord, table_json_schema
 from tests.profiles import factory
 
 # factory.device(): fp32 costs 16 + 8k ms per frame (k=0..4), int8 30% less; p90 is ~4.7% over p50.
@@ -100,6 +100,42 @@ def test_ladder_goes_down_steps_then_resolution():
         ("fp32", 2, 768), ("fp32", 1, 768), ("fp32", 0, 768), ("fp32", 2, 512), ("fp32", 1, 512), ("fp32", 0, 512)]
     costs = [c.per_frame_p90_ms for c in p.ladder]
     assert costs == sorted(costs, reverse=True)  # every level cheaper than the one above
+
+
+def levels(p):
+    return [(c.steps, c.parts, c.resolution) for c in p.ladder]
+
+
+def top(p):
+    return p.config.steps, p.config.parts, p.config.resolution
+
+
+def test_ladder_drops_the_part_stages_first_then_steps_then_resolution():
+    p = plan(factory.parts_device(), 20)  # 42.5 ms: everything fits; parts on at k=1 is the best (25.0 dB)
+    assert top(p) == (1, True, 768)
+    # k=0 with parts (23 ms) is cheaper than k=1 without (27 ms) but would draw them again: left out
+    assert levels(p) == [(1, True, 768), (1, False, 768), (0, False, 768), (0, False, 512)]
+    costs = [c.per_frame_p90_ms for c in p.ladder]
+    assert costs == sorted(costs, reverse=True)
+    assert levels(plan(factory.parts_device(), 28)) == [(1, False, 768), (0, False, 768), (0, False, 512)]
+
+
+def test_the_quality_table_decides_whether_the_part_stages_are_worth_their_time():
+    d = factory.parts_device()
+    assert top(plan(d, 34)) == (0, True, 768)  # 25 ms: k=1 fits only without the parts
+    # 30.4 ms: k=1 without the parts (24.3 dB) beats k=0 with them (22.5 dB)
+    assert top(plan(d, 28)) == (1, False, 768)
+    assert top(plan(d, 42)) == (0, False, 768)  # 20.2 ms: only k=0 without the parts fits at 768px
+    assert describe(plan(d, 20).config) == "parts/fire_gen fp32 k=1 768px +parts"
+
+
+def test_schedule_table_records_the_part_stages_of_every_level():
+    row = ScheduleTable.model_validate(plans_table(factory.profile(factory.parts_device()), [20])).devices[0].rows[0]
+    assert row.config.parts and [c.parts for c in row.ladder] == [True, False, False, False]
+    assert ConfigRecord.model_validate_json(row.config.model_dump_json()) == row.config
+    old = row.config.model_dump(mode="json")
+    del old["parts"]  # a table written before the field: parts off
+    assert ConfigRecord.model_validate(old).parts is False
 
 
 def test_nothing_feasible_says_the_best_achievable_rate():
