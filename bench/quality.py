@@ -171,6 +171,7 @@ def main() -> None:
     ap.add_argument("--sequences", type=int, default=8, help="test sequences to score")
     ap.add_argument("--frames", type=int, default=12, help="frames per test sequence (from the start)")
     ap.add_argument("--default-only", action="store_true", help="score the default pipeline only (no baseline, no parts)")
+    ap.add_argument("--no-baseline", action="store_true", help="leave the baseline out (it trains first when its weights are missing)")
     ap.add_argument("--parts-run", action="store_true", help="part stages' weights from RUNS/parts, not the package")
     ap.add_argument("--baseline-scale", type=float, default=1.0,
                     help="when the baseline must be trained first: multiply its step counts")
@@ -191,7 +192,7 @@ def main() -> None:
     default_weights = weights_in(args.runs / "default" / "weights") if args.default_run else None
     default = load_pipeline(PIPELINES.get("default"), default_weights)
     baseline = None
-    if not args.default_only:
+    if not (args.default_only or args.no_baseline):
         base_dir = args.runs / "baseline" / "weights"
         if not list(base_dir.glob("*.safetensors")):
             from hpv.training.cascade import shared_resolutions, train_pipeline

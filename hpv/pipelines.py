@@ -81,7 +81,7 @@ _DEFAULT = PIPELINES.add("default", Pipeline(
 PIPELINES.add("parts", Pipeline(
     "parts",
     generator=_DEFAULT.generator, refiner=_DEFAULT.refiner, upscaler=_DEFAULT.upscaler, steps=_DEFAULT.steps,
-    parts=(PartStep(StageRef("hand_gen", {"resolution": 64}), ("left_hand", "right_hand")),
+    parts=(PartStep(StageRef("hand_gen", {"resolution": 64, "width": 32}), ("left_hand", "right_hand")),
            PartStep(StageRef("face_gen", {"resolution": 64}), ("face",))),
     description="the default pipeline, then both hands and the face drawn apart at 64x64 and stitched at 768x768",
 ))

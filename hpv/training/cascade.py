@@ -437,6 +437,8 @@ def _train_parts(lp: LoadedPipeline, cfg: TrainConfig, out: Path, ck: Path, kw: 
         crops[split] = cached_part_crops(lp, cfg.data, split, limit, lp.pipeline.max_steps, out / "part-crops")
     for k, p in enumerate(lp.pipeline.parts):
         name = p.stage.stage
+        if cfg.part_stages and name not in cfg.part_stages:
+            continue
         reporter.stage(f"{name}: {len(crops['train'][name])} training and {len(crops['val'][name])} validation crops")
         run_phase(part_phase(name, lp.stages[name], crops["train"][name], crops["val"][name], cfg.parts, cfg.loss,
                              cfg.grad_clip), ck, cfg.seed + 200 + k, **kw)

@@ -77,6 +77,7 @@ class TrainConfig:
     # Part generators (pipelines with parts): crops of the first `part_sequences` training sequences.
     parts: Budget = Budget(steps=0, batch=16, lr=1e-3)
     part_sequences: int = 160
+    part_stages: tuple[str, ...] = ()  # the part stages to train (empty: all of the pipeline's)
 
     def __post_init__(self):
         if self.init not in ("seeded", "shipped"):
@@ -174,6 +175,10 @@ CONFIGS.add("cpu-parts", dataclasses.replace(
     parts=Budget(steps=3000, batch=16, lr=1e-3),
     loss=LossConfig(),
     eval_every=250,
+))
+CONFIGS.add("cpu-parts-hands", dataclasses.replace(
+    # The hand generator alone (the face's weights kept), e.g. after its width changed.
+    CONFIGS.get("cpu-parts"), name="cpu-parts-hands", part_stages=("hand_gen",),
 ))
 CONFIGS.add("gpu", TrainConfig(
     name="gpu",

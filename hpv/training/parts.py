@@ -88,9 +88,12 @@ def part_crops(lp: LoadedPipeline, seqs: list, steps: int, progress=None) -> dic
 def cached_part_crops(lp: LoadedPipeline, cfg: DataConfig, split: str, limit: int, steps: int, cache_dir: Path,
                       progress=None) -> dict[str, PartCrops]:
     """`part_crops` of the split's first `limit` sequences, cached in `cache_dir` by the data config,
-    the split, the step count and the weights of every stage."""
+    the split, the step count and the weights of the whole-frame stages (what the crops are cut from;
+    the part stages' own weights do not change them)."""
+    parts = {p.stage.stage for p in lp.pipeline.parts}
+    weights = {s: w for s, w in lp.weights.items() if s not in parts}
     key = hashlib.sha256(json.dumps({"v": CACHE_VERSION, "cfg": asdict(cfg), "split": split, "limit": limit,
-                                     "steps": steps, "weights": lp.weights}, sort_keys=True).encode()).hexdigest()[:16]
+                                     "steps": steps, "weights": weights}, sort_keys=True).encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"parts-{split}-{key}.npz"
     if path.is_file():
         with np.load(path) as z:
