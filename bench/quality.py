@@ -116,14 +116,15 @@ def write_strip(path: Path, cases: list[EvalCase], picks, columns: list[tuple[st
     from hpv.atomic import write_bytes
 
     by_id = {c.id: c for c in cases}
-    heads = ["keypoint fields", "ground truth", *(n for n, _ in columns), "hand: truth", f"hand: {columns[1][0]}"]
+    hands = [columns[1]] + ([columns[-1]] if len(columns) > 2 else [])  # the default's best k and the last column
+    heads = ["keypoint fields", "ground truth", *(n for n, _ in columns), "hand: truth", *(f"hand: {n}" for n, _ in hands)]
     rows = []
     for cid, frames in picks.items():
         c = by_id[cid]
         for t in frames:
             tiles = [_tile(_fields_image(c.keypoints[t])), _tile(c.target[t])]
             tiles += [_tile(kept[cid][t]) for _, kept in columns]
-            tiles += [_hand_crop(c.target[t], c.keypoints[t]), _hand_crop(columns[1][1][cid][t], c.keypoints[t])]
+            tiles += [_hand_crop(c.target[t], c.keypoints[t])] + [_hand_crop(kept[cid][t], c.keypoints[t]) for _, kept in hands]
             rows.append(np.concatenate(tiles, axis=1))
     img = Image.fromarray(np.concatenate([np.full((24, rows[0].shape[1], 3), 255, np.uint8), *rows], axis=0))
     draw = ImageDraw.Draw(img)
