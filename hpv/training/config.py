@@ -180,6 +180,11 @@ CONFIGS.add("cpu-parts-hands", dataclasses.replace(
     # The hand generator alone (the face's weights kept), e.g. after its width changed.
     CONFIGS.get("cpu-parts"), name="cpu-parts-hands", part_stages=("hand_gen",),
 ))
+CONFIGS.add("cpu-parts-hands-2", dataclasses.replace(
+    # 3000 more hand generator steps from the shipped weights, the hands' boxes in the crop weighing 8x.
+    CONFIGS.get("cpu-parts-hands"), name="cpu-parts-hands-2", parts=Budget(steps=3000, batch=16, lr=5e-4),
+    loss=LossConfig(hand_weight=8.0),
+))
 CONFIGS.add("gpu", TrainConfig(
     name="gpu",
     data=DataConfig(synthetic_sequences=200, frames=64, max_real=600, hr_sequences=80),

@@ -21,7 +21,7 @@ from hpv.reference import LoadedPipeline, _part_size, conditioning_keys, rollout
 from hpv.stages import Stage
 from hpv.training.config import Budget, DataConfig, LossConfig
 from hpv.training.loop import Phase
-from hpv.training.losses import clip_and_step, image_loss, scheduled_lr
+from hpv.training.losses import clip_and_step, hand_weight, image_loss, scheduled_lr
 
 CACHE_VERSION = 2  # 2: hands behind the body are left out, as the runtime leaves them
 
@@ -130,7 +130,8 @@ def part_phase(name: str, stage: Stage, train: PartCrops, val: PartCrops, b: Bud
         kp = torch.from_numpy(train.keypoints[idx])
         ctx, tgt = _unit(train.context[idx]), _unit(train.target[idx])
         pred = composite(stage, kp, ctx)
-        loss = image_loss(pred * 2 - 1, tgt * 2 - 1, loss_cfg)
+        # the hands' boxes weigh loss_cfg.hand_weight more (keypoints in the crop's 512 frame: crop boxes)
+        loss = image_loss(pred * 2 - 1, tgt * 2 - 1, loss_cfg, hand_weight(train.keypoints[idx], ctx.shape[-1]))
         grad = clip_and_step(opt, stage, loss, scheduled_lr(b, i), grad_clip)
         return {"loss": loss.item(), "grad_norm": grad}
 
