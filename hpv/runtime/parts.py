@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hpv.errors import ConfigError
-from hpv.parts.crops import CROP_SIZE, BoxState, CropTransform, PartTracker
+from hpv.parts.crops import CROP_SIZE, BoxState, CropTransform, PartBox, PartTracker
 from hpv.runtime.stitch import PartLayer, layer_order, sample_crop, stitch
 
 DEFAULT_FPS = 25.0  # the tracker's rate when the caller does not know the sequence's (the app's usual)
@@ -50,16 +50,20 @@ class PartsStep:
             self.tracker = PartTracker(fps, parts=tuple(self.part_stages))
         self.tracker.reset()
 
-    def crops(self, keypoints: np.ndarray, frame: np.ndarray, z: np.ndarray | None = None) -> list[PartInput]:
-        """The frame's part stage calls, back to front (advances the trackers by one frame). With the
-        keypoints' depth `z` [178] a hand behind the body is not drawn (`layer_order`)."""
+    def track(self, keypoints: np.ndarray, z: np.ndarray | None = None) -> list[PartBox]:
+        """The boxes of the parts to draw this frame, back to front (advances the trackers by one
+        frame; all a frame with the parts switched off needs). With the keypoints' depth `z` [178]
+        a hand behind the body is not drawn (`layer_order`)."""
         kp = np.asarray(keypoints, np.float32)
         boxes = self.tracker.update(kp)
+        return [boxes[n] for n in layer_order(kp, boxes, z) if boxes[n].state is BoxState.SEEN]
+
+    def crops(self, keypoints: np.ndarray, frame: np.ndarray, z: np.ndarray | None = None) -> list[PartInput]:
+        """The frame's part stage calls, back to front (`track`, then each part's feeds)."""
+        kp = np.asarray(keypoints, np.float32)
         calls = []
-        for name in layer_order(kp, boxes, z):
-            box = boxes[name]
-            if box.state is not BoxState.SEEN:
-                continue
+        for box in self.track(kp, z):
+            name = box.part
             t = box.transform(self.size, frame.shape[-1])
             calls.append(PartInput(name, self.part_stages[name], t, {
                 "keypoints": box.model_keypoints(kp)[None],

@@ -200,9 +200,11 @@ class CompiledPipeline:
             return out
         frames = []
         for b, step in enumerate(self.parts):
-            calls = step.crops(poses["keypoints"][b], out[b], poses[DEPTH][b] if DEPTH in poses else None)
-            if not parts:
+            kp, z = poses["keypoints"][b], poses[DEPTH][b] if DEPTH in poses else None
+            if not parts:  # the boxes still follow the pose, so switching the parts back on does not jump
+                step.track(kp, z)
                 frames.append(out[b])
                 continue
+            calls = step.crops(kp, out[b], z)
             frames.append(step.compose(out[b], calls, [self.part_runners[c.stage].run(c.feeds) for c in calls]))
         return np.stack(frames)

@@ -23,6 +23,7 @@ from hpv.training.config import Budget, DataConfig, LossConfig
 from hpv.training.loop import Phase
 from hpv.training.losses import clip_and_step, hand_weight, image_loss, scheduled_lr
 
+VAL_CROPS = 512  # validation crops per part stage scored at each evaluation
 CACHE_VERSION = 2  # 2: hands behind the body are left out, as the runtime leaves them
 
 
@@ -149,5 +150,3 @@ def part_phase(name: str, stage: Stage, train: PartCrops, val: PartCrops, b: Bud
     return Phase(name, {"stage": stage}, {"stage": opt}, b.steps, step, validate,
                  {"budget": budget_key(b), "stage": stage.tag})
 
-
-VAL_CROPS = 512  # validation crops per part stage scored at each evaluation
