@@ -14,7 +14,7 @@ numpy only; the stage calls are the caller's (`run(stage, feeds) -> outputs`).""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,15 +71,34 @@ class PartsStep:
         return calls
 
     @staticmethod
-    def compose(frame: np.ndarray, calls: list[PartInput], outputs: list[Mapping[str, np.ndarray]]) -> np.ndarray:
-        """`frame` with each call's colour and alpha blended over it, in the calls' order."""
+    def outputs(calls: list[PartInput], run: Callable[[str, dict[str, np.ndarray]], Mapping[str, np.ndarray]],
+                batched: Collection[str] = ()) -> list[dict[str, np.ndarray]]:
+        """Each call's outputs, from `run(stage, feeds)`. The calls of a stage in `batched` (one
+        whose artifact takes any batch size) go in one call of that stage, their feeds stacked:
+        both hands in one run (measured: 0.83-0.90 of two runs' time at 64x64 on ONNX Runtime)."""
+        results: list[dict[str, np.ndarray] | None] = [None] * len(calls)
+        for stage in dict.fromkeys(c.stage for c in calls):
+            mine = [i for i, c in enumerate(calls) if c.stage == stage]
+            groups = [mine] if stage in batched else [[i] for i in mine]
+            for group in groups:
+                feeds = {k: np.concatenate([calls[i].feeds[k] for i in group]) for k in calls[group[0]].feeds}
+                out = run(stage, feeds)
+                for j, i in enumerate(group):
+                    results[i] = {k: np.asarray(v)[j:j + 1] for k, v in out.items()}
+        return results
+
+    @staticmethod
+    def compose(frame: np.ndarray, calls: list[PartInput], outputs: list[Mapping[str, np.ndarray]], *,
+                in_place: bool = False) -> np.ndarray:
+        """`frame` with each call's colour and alpha blended over it, in the calls' order (into
+        `frame` itself with `in_place`)."""
         layers = [PartLayer(c.part, np.asarray(o["color"])[0], np.asarray(o["alpha"])[0], c.transform)
                   for c, o in zip(calls, outputs, strict=True)]
-        return stitch(frame, layers)
+        return stitch(frame, layers, in_place=in_place)
 
     def __call__(self, keypoints: np.ndarray, frame: np.ndarray,
                  run: Callable[[str, dict[str, np.ndarray]], Mapping[str, np.ndarray]],
                  z: np.ndarray | None = None) -> tuple[np.ndarray, list[PartInput]]:
         """(stitched frame, the calls made) for one frame."""
         calls = self.crops(keypoints, frame, z)
-        return self.compose(frame, calls, [run(c.stage, c.feeds) for c in calls]), calls
+        return self.compose(frame, calls, self.outputs(calls, run)), calls

@@ -100,6 +100,8 @@ class CompiledPipeline:
         self.upscaler = load(self.pipeline.upscaler.stage)
         # Part stages run one crop a call (a frame has 0..3 parts), so at batch 1 whatever the batch.
         self.part_runners = {p.stage.stage: load(p.stage.stage, 1) for p in self.pipeline.parts}
+        # Those whose artifact takes any batch draw all their crops of a frame in one call.
+        self._batched_parts = {s for s, r in self.part_runners.items() if r.record.batch == "dynamic"}
         self.max_steps = self.pipeline.max_steps
         self._require()
         self.reset()
@@ -198,13 +200,14 @@ class CompiledPipeline:
         out = u.run({"image": up_in, **self._feed(u, poses, fields)})["upscaled"]
         if not self.part_runners:
             return out
-        frames = []
-        for b, step in enumerate(self.parts):
+        if out.dtype != np.float32 or not out.flags.writeable:  # a runtime's own buffer: stitch into a copy
+            out = np.array(out, np.float32)
+        for b, step in enumerate(self.parts):  # stitched into the upscaler's output, which only we hold
             kp, z = poses["keypoints"][b], poses[DEPTH][b] if DEPTH in poses else None
             if not parts:  # the boxes still follow the pose, so switching the parts back on does not jump
                 step.track(kp, z)
-                frames.append(out[b])
                 continue
             calls = step.crops(kp, out[b], z)
-            frames.append(step.compose(out[b], calls, [self.part_runners[c.stage].run(c.feeds) for c in calls]))
-        return np.stack(frames)
+            outs = step.outputs(calls, lambda stage, feeds: self.part_runners[stage].run(feeds), self._batched_parts)
+            step.compose(out[b], calls, outs, in_place=True)
+        return out

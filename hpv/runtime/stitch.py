@@ -9,7 +9,8 @@ Sampling: a frame pixel (i, j) has its centre at (x, y) = (j + 0.5, i + 0.5); it
 (u, v) = frame_to_crop(x, y), read bilinearly at array position (u - 0.5, v - 0.5) from the crop's
 premultiplied colour (alpha x colour) and its alpha, both zero outside the crop. Blend ("over", on
 premultiplied colour): frame = P + (1 - A) x frame, for each layer in order. numpy: the resampling
-is separable (two small matrix products a layer), no per-pixel loop.
+is separable (each frame row reads two crop rows, each column two columns: two small matrix
+products a layer), no per-pixel loop.
 """
 
 from __future__ import annotations
@@ -52,50 +53,70 @@ def _covered(t: CropTransform) -> tuple[slice, slice]:
     return rows, cols
 
 
-def interpolation_matrix(positions: np.ndarray, size: int) -> np.ndarray:
-    """float32 [N, size]: row n holds the linear-interpolation weights of array position
-    `positions[n]` over `size` samples, taps outside [0, size) dropped (they read zero)."""
+def _taps(positions: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(i0 [N] int, weights [2, N] float32) of linear interpolation at `positions` over `size`
+    samples: position p reads samples i0 and i0 + 1 with weights (1 - f, f); i0 is clamped to
+    [-1, size - 1] and a tap outside [0, size) has weight 0 (it reads zero)."""
     p = np.asarray(positions, np.float64)
     i0 = np.floor(p).astype(np.int64)
     f = p - i0
-    w = np.zeros((len(p), size), np.float32)
-    rows = np.arange(len(p))
-    for taps, weight in ((i0, 1.0 - f), (i0 + 1, f)):
-        ok = (taps >= 0) & (taps < size)
-        w[rows[ok], taps[ok]] = weight[ok]
-    return w
+    w = np.stack([1.0 - f, f]).astype(np.float32)
+    w[0, (i0 < 0) | (i0 >= size)] = 0.0
+    w[1, (i0 + 1 < 0) | (i0 + 1 >= size)] = 0.0
+    return np.clip(i0, -1, size - 1), w
+
+
+def _matrix(taps: tuple[np.ndarray, np.ndarray], size: int) -> np.ndarray:
+    """float32 [N, size]: the taps (`_taps`) as interpolation weights, row n holding position n's two."""
+    i0, w = taps
+    m = np.zeros((len(i0), size + 2), np.float32)  # columns 0 and size + 1 catch the taps outside
+    n = np.arange(len(i0))
+    m[n, i0 + 1] += w[0]
+    m[n, i0 + 2] += w[1]
+    return m[:, 1:-1]
+
+
+def _resample(src: np.ndarray, ty: tuple[np.ndarray, np.ndarray], tx: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """[C, Ny, Nx]: `src` [C, H, W] read bilinearly at the rows and columns of the taps `ty`, `tx`
+    (`_taps`), taps outside `src` reading zero: Wy @ src @ Wx^T with the two interpolation matrices
+    (two small matrix products; BLAS does them faster than gathering the taps)."""
+    return _matrix(ty, src.shape[1]) @ src @ _matrix(tx, src.shape[2]).T
 
 
 def paste(frame: np.ndarray, layer: PartLayer) -> np.ndarray:
     """`frame` [3, R, R] with one layer blended over it, in place; returns it.
 
-    Bilinear resampling by an axis-aligned scale and offset is separable: the covered region's
-    samples are Wy @ crop @ Wx^T, Wy and Wx holding each frame row's and column's two interpolation
-    weights (the same figures as the four-tap formula, in two small matrix products)."""
+    Bilinear resampling by an axis-aligned scale and offset is separable: each covered frame row
+    reads two crop rows and each column two crop columns (`_resample`, the figures of the
+    four-tap formula)."""
     t = layer.transform
     rows, cols = _covered(t)
     if rows.start >= rows.stop or cols.start >= cols.stop:
         return frame
     u = (np.arange(cols.start, cols.stop) + 0.5 - t.ox) / t.sx - 0.5
     v = (np.arange(rows.start, rows.stop) + 0.5 - t.oy) / t.sy - 0.5
-    wx, wy = interpolation_matrix(u, t.size), interpolation_matrix(v, t.size)
     alpha = np.asarray(layer.alpha, np.float32)
     src = np.concatenate([np.asarray(layer.color, np.float32) * alpha, alpha])  # premultiplied + alpha
-    sampled = wy @ src @ wx.T  # [4, rows, cols]
+    sampled = _resample(src, _taps(v, t.size), _taps(u, t.size))  # [4, rows, cols]
     region = frame[:, rows, cols]
-    frame[:, rows, cols] = sampled[:3] + (1.0 - sampled[3:]) * region
+    region *= 1.0 - sampled[3:]  # a view: the frame is blended in place
+    region += sampled[:3]
     return frame
 
 
 def stitch(frame: np.ndarray, layers: Mapping[str, PartLayer] | Sequence[PartLayer],
-           order: Sequence[str] | None = None) -> np.ndarray:
+           order: Sequence[str] | None = None, *, in_place: bool = False) -> np.ndarray:
     """A new frame [3, R, R] float32: `frame` with the layers blended over it, back to front in
-    `order` (part names; a name not in `order` is not drawn). `order` None: the layers' own order."""
+    `order` (part names; a name not in `order` is not drawn). `order` None: the layers' own order.
+    `in_place`: blend into `frame` itself (float32) and return it, as the runtime does with the
+    upscaler's output, which nothing else holds."""
+    if in_place and not (isinstance(frame, np.ndarray) and frame.dtype == np.float32):
+        raise ConfigError(f"stitch in place wants a float32 array; got {getattr(frame, 'dtype', type(frame))}")
     frame = np.asarray(frame, np.float32)
     if frame.ndim != 3 or frame.shape[0] != 3 or frame.shape[1] != frame.shape[2]:
         raise ConfigError(f"stitch wants a square frame [3, R, R]; got {frame.shape}")
     by_name = dict(layers) if isinstance(layers, Mapping) else {layer.name: layer for layer in layers}
-    out = frame.copy()
+    out = frame if in_place else frame.copy()
     for name in (order if order is not None else list(by_name)):
         if name not in by_name:
             raise ConfigError(f"order names {name!r}, which has no layer; layers: {sorted(by_name)}")
@@ -128,10 +149,13 @@ def sample_crop(frame: np.ndarray, transform: CropTransform, antialias: bool = F
         raise ConfigError(f"sample_crop wants a frame [C, {transform.resolution}, {transform.resolution}] for its "
                           f"transform; got {frame.shape}")
     r = transform.resolution
-    support = max(1.0, abs(transform.sx)) if antialias else 1.0
     centres = np.arange(transform.size, dtype=np.float64) + 0.5
     x = np.clip(transform.sx * centres + transform.ox - 0.5, 0.0, r - 1)
     y = np.clip(transform.sy * centres + transform.oy - 0.5, 0.0, r - 1)
+    if not antialias:  # two taps a row and a column, read inside the frame (positions are clamped)
+        (y0, y1), (x0, x1) = ((int(np.floor(p.min())), min(r, int(np.floor(p.max())) + 2)) for p in (y, x))
+        return _resample(frame[:, y0:y1, x0:x1], _taps(y - y0, y1 - y0), _taps(x - x0, x1 - x0))
+    support = max(1.0, abs(transform.sx))
     (x0, x1), (y0, y1) = ((max(0, int(np.floor(p.min() - support))), min(r, int(np.ceil(p.max() + support)) + 1))
                           for p in (x, y))
     wx, wy = tent_matrix(x - x0, x1 - x0, support), tent_matrix(y - y0, y1 - y0, support)

@@ -199,3 +199,48 @@ def test_compiled_parts_pipeline_matches_the_reference_rollout(parts_build, with
     off = np.stack([pipe.frame({k: v[t:t + 1] for k, v in poses.items()}, 1, parts=False)[0] for t in range(seq.num_frames)])
     assert psnr(off, np.stack(plain.frames), 1.0) > 60
     assert len(want.inputs["hand_gen"]) > 0 and len(want.inputs["face_gen"]) == seq.num_frames
+
+
+def test_batched_part_calls_give_each_crop_its_own_outputs(synthetic):
+    """Both hands in one stage call (`batched`) return what one call each returns, crop by crop."""
+    step = PartsStep(PART_STAGES, SIZE)
+    calls = []
+    for kp in synthetic:  # a frame that draws both hands
+        calls = step.crops(kp, frame_of())
+        if sum(c.stage == "hand_gen" for c in calls) == 2:
+            break
+    assert sum(c.stage == "hand_gen" for c in calls) == 2
+    stages_seen = []
+
+    def run(stage, feeds):  # an output that depends on each crop's own feeds
+        stages_seen.append((stage, len(feeds["context"])))
+        kp = feeds["keypoints"]
+        return {"color": feeds["context"] * 0.5 + kp[:, :1, :1, None] / 1e4,
+                "alpha": feeds["context"][:, :1] * 0 + kp[:, 1:2, 1:2, None] / 1e3}
+
+    one_each = PartsStep.outputs(calls, run)
+    assert [n for _, n in stages_seen] == [1] * len(calls)
+    stages_seen.clear()
+    batched = PartsStep.outputs(calls, run, batched={"hand_gen"})
+    assert ("hand_gen", 2) in stages_seen and len(stages_seen) == len(calls) - 1
+    for a, b in zip(one_each, batched, strict=True):
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_stitching_in_place_is_the_same_frame(synthetic):
+    step = PartsStep(PART_STAGES, SIZE)
+    calls = step.crops(synthetic[0], frame_of())
+    outs = PartsStep.outputs(calls, constant(0.9, 0.6))
+    frame = np.random.default_rng(0).random((3, RES, RES), dtype=np.float32)
+    copy = step.compose(frame, calls, outs)
+    same = frame.copy()
+    assert step.compose(same, calls, outs, in_place=True) is same
+    np.testing.assert_array_equal(copy, same)
+    assert not np.array_equal(copy, frame)
+    from hpv.errors import ConfigError
+    from hpv.runtime.stitch import stitch
+
+    with pytest.raises(ConfigError, match="float32"):
+        stitch(frame.astype(np.float64), [], in_place=True)
