@@ -2,9 +2,10 @@
 
   python bench/quality.py [--sequences 8] [--frames 12] [--strip bench-out/quality-strip.png] [--write-table]
 
-Scores the default pipeline at every k = 0..K, the parts pipeline (the default's frame with both
-hands and the face drawn apart at 64x64 and stitched in, issue 14) at every k, and the baseline on
-the test split of the `cpu` data
+Scores the default pipeline (the whole-body frame, then both hands and the face drawn apart at
+64x64 and stitched in, issue 14) at every k = 0..K, its whole-body frame alone (the `body`
+pipeline: the default with its parts off) at every k, and the baseline on the test split of the
+`cpu` data
 config (sequences no stage trained on: real fingerspelling files and synthetic signing whose arms
 rest with the hands below the frame, go to the face, cross, or reach wide), against the procedural
 signer's ground truth, on what a viewer sees (`hpv.metrics`):
@@ -16,20 +17,20 @@ signer's ground truth, on what a viewer sees (`hpv.metrics`):
   looks    (person + hands) / 2: the figure the scheduler ranks configurations by
   full     full-frame PSNR, background included (for comparison only: it hides missing arms)
 
-Writes a PNG strip (keypoint fields | ground truth | default k = 0 | default best k | baseline |
-parts best k | hand close-ups of the default and of the parts), rows including a rest pose with the hands below the frame, hands at the face and
-real files: look at it before you quote a figure. Ends with the figures of the best configuration
+Writes a PNG strip (keypoint fields | ground truth | body k = 0 | body best k | baseline | default
+best k | hand close-ups of the body and of the default), rows including a rest pose with the hands
+below the frame, hands at the face and real files: look at it before you quote a figure. Ends with the figures of the best configuration
 (pipeline, parts on or off, k): `silhouette_iou`, `person_psnr_db`, `hand_psnr_db`, `face_psnr_db`.
 
-With `--artifacts BUILD` (an onnx-cpu or tflite-cpu build of the default or the parts pipeline,
+With `--artifacts BUILD` (an onnx-cpu or tflite-cpu build of the default or the body pipeline,
 e.g. artifacts/onnx-cpu from `hpv-compile --target onnx-cpu`), every precision of the build is
-scored at every k too (a parts build with its parts on and off), through the runtime that ships
-it, and the closing lines are the build's best fp32 configuration; without it, the PyTorch
-pipelines'.
+scored at every k too (a build with part stages with its parts on and off), through the runtime
+that ships it, and the closing lines are the build's best fp32 configuration; without it, the
+PyTorch pipelines'.
 
-Weights: the package's shipped ones for the default (or --default-run: RUNS/default/weights) and the
-part stages (or --parts-run: RUNS/parts/weights); the baseline's from RUNS/baseline/weights, trained there first when missing (`--baseline-scale` scales
-its step counts)."""
+Weights: the package's shipped ones (or --trained: those in RUNS/default/weights, the package's for
+the stages not there); the baseline's from RUNS/baseline/weights, trained there first when missing
+(`--baseline-scale` scales its step counts)."""
 
 from __future__ import annotations
 
@@ -116,7 +117,7 @@ def write_strip(path: Path, cases: list[EvalCase], picks, columns: list[tuple[st
     from hpv.atomic import write_bytes
 
     by_id = {c.id: c for c in cases}
-    hands = [columns[1]] + ([columns[-1]] if len(columns) > 2 else [])  # the default's best k and the last column
+    hands = [columns[1]] + ([columns[-1]] if len(columns) > 2 else [])  # the body's best k and the last column
     heads = ["keypoint fields", "ground truth", *(n for n, _ in columns), "hand: truth", *(f"hand: {n}" for n, _ in hands)]
     rows = []
     for cid, frames in picks.items():
@@ -154,31 +155,36 @@ def write_table(rows: list[PipelineQuality], source: str) -> None:
         table[name] = {"source": source, "steps": {}}
     for r in rows:
         table[r.pipeline]["steps"][str(r.steps)] = figures(r)
-    default = PIPELINES.get("default")
-    for name in {r.pipeline for r in rows} & {n for n in PIPELINES.names() if PIPELINES.get(n).parts}:
-        p = PIPELINES.get(name)
-        if (p.generator, p.refiner, p.upscaler) != (default.generator, default.refiner, default.upscaler):
-            continue  # parts off is the default's frame only when the whole-frame stages are the default's
-        table[name]["steps_without_parts"] = {str(r.steps): figures(r) for r in rows if r.pipeline == "default"}
+    scored = {r.pipeline for r in rows}
+    for name in scored:  # parts off is another scored pipeline's frame when it has the same whole-body stages
+        p = PIPELINES.get(name) if name in PIPELINES.names() else None
+        twin = next((o for o in scored if p is not None and p.parts and o in PIPELINES.names()
+                     and not PIPELINES.get(o).parts and _whole_body(PIPELINES.get(o)) == _whole_body(p)), None)
+        if twin is not None:
+            table[name]["steps_without_parts"] = {str(r.steps): figures(r) for r in rows if r.pipeline == twin}
     write_text(QUALITY_TABLE, json.dumps(table, indent=1, sort_keys=True) + "\n")
     print(f"wrote {QUALITY_TABLE}")
+
+
+def _whole_body(p) -> tuple:
+    return p.generator, p.refiner, p.upscaler, p.max_steps
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=Path, default=Path("runs"))
     ap.add_argument("--config", default="cpu")
-    ap.add_argument("--default-run", action="store_true", help="default weights from RUNS/default, not the package")
+    ap.add_argument("--trained", action="store_true",
+                    help="weights from RUNS/default/weights where a stage has them, not the package")
     ap.add_argument("--sequences", type=int, default=8, help="test sequences to score")
     ap.add_argument("--frames", type=int, default=12, help="frames per test sequence (from the start)")
-    ap.add_argument("--default-only", action="store_true", help="score the default pipeline only (no baseline, no parts)")
+    ap.add_argument("--body-only", action="store_true", help="score the body pipeline only (no parts, no baseline)")
     ap.add_argument("--no-baseline", action="store_true", help="leave the baseline out (it trains first when its weights are missing)")
-    ap.add_argument("--parts-run", action="store_true", help="part stages' weights from RUNS/parts, not the package")
     ap.add_argument("--baseline-scale", type=float, default=1.0,
                     help="when the baseline must be trained first: multiply its step counts")
     ap.add_argument("--strip", type=Path, default=Path("bench-out/quality-strip.png"))
     ap.add_argument("--artifacts", type=Path, default=None, metavar="BUILD",
-                    help="also score this compiled build of the default pipeline, every precision and k")
+                    help="also score this compiled build (default or body pipeline), every precision and k")
     ap.add_argument("--write-table", action="store_true",
                     help="write the figures to the package's quality table (hpv/stages/weights/quality.json), "
                          "which `hpv profile` and the scheduler read")
@@ -190,10 +196,14 @@ def main() -> None:
     for c in cases:
         print(f"  {c.id}")
 
-    default_weights = weights_in(args.runs / "default" / "weights") if args.default_run else None
-    default = load_pipeline(PIPELINES.get("default"), default_weights)
+    trained = weights_in(args.runs / "default" / "weights") if args.trained else {}
+    def pipeline(name: str):
+        p = PIPELINES.get(name)
+        return load_pipeline(p, {s: w for s, w in trained.items() if p.ref(s) is not None} or None)
+
+    body = pipeline("body")
     baseline = None
-    if not (args.default_only or args.no_baseline):
+    if not (args.body_only or args.no_baseline):
         base_dir = args.runs / "baseline" / "weights"
         if not list(base_dir.glob("*.safetensors")):
             from hpv.training.cascade import shared_resolutions, train_pipeline
@@ -204,22 +214,19 @@ def main() -> None:
             data = build_dataset(bcfg.data, shared_resolutions("default", "baseline"), cache_dir=args.runs / "data-cache")
             train_pipeline("baseline", bcfg, args.runs / "baseline", dataset=data)
         baseline = load_pipeline(PIPELINES.get("baseline"), weights_in(base_dir))
-    parts = None
-    if not args.default_only:
-        part_weights = weights_in(args.runs / "parts" / "weights") if args.parts_run else {}
-        parts = load_pipeline(PIPELINES.get("parts"), {**(default_weights or {}), **{
-            s: w for s, w in part_weights.items() if s in {p.stage.stage for p in PIPELINES.get("parts").parts}}})
-    for lp in filter(None, (default, baseline, parts)):
+    default = None if args.body_only else pipeline("default")
+    for lp in filter(None, (body, baseline, default)):
         print(f"{lp.pipeline.name}: " + ", ".join(f"{n} {w[:12]}" for n, w in lp.weights.items()))
 
     picks = strip_picks(cases)
-    kept = {k: {cid: dict(fr) for cid, fr in picks.items()} for k in range(default.pipeline.max_steps + 1)}
-    rows = [evaluate_pipeline(default, cases, k, keep=kept[k]) for k in range(default.pipeline.max_steps + 1)]
+    def scored(lp):  # (rows at every k, the frames kept for the strip at each k)
+        kept = {k: {cid: dict(fr) for cid, fr in picks.items()} for k in range(lp.pipeline.max_steps + 1)}
+        return [evaluate_pipeline(lp, cases, k, keep=kept[k]) for k in kept], kept
+
+    rows, kept = scored(body)
     base_kept = {cid: dict(fr) for cid, fr in picks.items()}
     base_row = evaluate_pipeline(baseline, cases, 0, keep=base_kept) if baseline else None
-    parts_kept = {k: {cid: dict(fr) for cid, fr in picks.items()} for k in range(default.pipeline.max_steps + 1)}
-    parts_rows = [evaluate_pipeline(parts, cases, k, keep=parts_kept[k]) for k in range(parts.pipeline.max_steps + 1)] \
-        if parts else []
+    parts_rows, parts_kept = scored(default) if default else ([], {})
 
     built: list[PipelineQuality] = []
     if args.artifacts is not None:
@@ -241,28 +248,30 @@ def main() -> None:
         k = "-" if r.pipeline == "baseline" else str(r.steps)
         print(f"{r.pipeline:18} {k:>2} {m.silhouette_iou:6.4f} {m.person_psnr_db:7.2f} {m.person_ssim:6.4f} "
               f"{m.hand_psnr_db:6.2f} {m.face_psnr_db:6.2f} {m.flicker:+8.5f} {r.looks_db:6.2f} {m.psnr_db:6.2f}")
-    gains = [b.looks.person_psnr_db - a.looks.person_psnr_db for a, b in zip(rows, rows[1:])]
-    print("\nperson PSNR change per refinement step: "
-          + ", ".join(f"k{k}->{k + 1} {g:+.2f} dB" for k, g in enumerate(gains)))
-    if any(g < 0.1 for g in gains):
-        print("note: a refinement step gains less than 0.1 dB on the person")
+    print()
+    for name, own in (("body", rows), ("default", parts_rows)):
+        gains = [b.looks.person_psnr_db - a.looks.person_psnr_db for a, b in zip(own, own[1:])]
+        if gains:
+            print(f"person PSNR change per refinement step, {name}: "
+                  + ", ".join(f"k{k}->{k + 1} {g:+.2f} dB" for k, g in enumerate(gains))
+                  + ("  (note: a step gains less than 0.1 dB)" if any(g < 0.1 for g in gains) else ""))
     for name in dict.fromkeys(r.pipeline for r in built):
         own = [r for r in built if r.pipeline == name]
         pt = {r.steps: r for r in (parts_rows if name.endswith("+parts") else rows)}
         print(f"{name} vs PyTorch, person PSNR: " + ", ".join(
             f"k{r.steps} {r.looks.person_psnr_db - pt[r.steps].looks.person_psnr_db:+.2f} dB" for r in own))
     best = best_k(rows)
-    bicubic = evaluate_frames(f"default k={best.steps}, bicubic instead of the upscaler", best.steps, cases,
-                              lambda seq: bicubic_frames(default, seq, best.steps))
+    bicubic = evaluate_frames(f"body k={best.steps}, bicubic instead of the upscaler", best.steps, cases,
+                              lambda seq: bicubic_frames(body, seq, best.steps))
     print(f"upscaler vs bicubic of its own input (k = {best.steps}): person {best.looks.person_psnr_db:.2f} vs "
           f"{bicubic.looks.person_psnr_db:.2f} dB, hands {best.looks.hand_psnr_db:.2f} vs {bicubic.looks.hand_psnr_db:.2f} dB")
     print(f"upscaler_minus_bicubic_person_psnr_db: {best.looks.person_psnr_db - bicubic.looks.person_psnr_db:.2f}")
-    columns = [("default k=0", kept[0]), (f"default k={best.steps}", kept[best.steps])]
+    columns = [("body k=0", kept[0]), (f"body k={best.steps}", kept[best.steps])]
     if base_row:
         columns.append(("baseline", base_kept))
     if parts_rows:
         best_parts = best_k(parts_rows)
-        columns.append((f"parts k={best_parts.steps}", parts_kept[best_parts.steps]))
+        columns.append((f"default k={best_parts.steps}", parts_kept[best_parts.steps]))
     write_strip(args.strip, cases, picks, columns)
     print(f"strip: {args.strip} (look at it before quoting a figure)")
     print(f"run time {time.perf_counter() - t0:.0f} s")
@@ -271,10 +280,11 @@ def main() -> None:
                     f"bench/quality.py --sequences {args.sequences} --frames {args.frames} "
                     f"(test split of the {args.config} data, {len(cases)} sequences, at {OUT_RES}x{OUT_RES})")
     if base_row:
-        print(f"person_psnr_default_minus_baseline_db: {best.looks.person_psnr_db - base_row.looks.person_psnr_db:.2f}")
+        top = best_k(parts_rows) if parts_rows else best
+        print(f"person_psnr_default_minus_baseline_db: {top.looks.person_psnr_db - base_row.looks.person_psnr_db:.2f}")
     off = {(r.pipeline, r.steps): r for r in rows + built}
     for r in parts_rows + [r for r in built if r.pipeline.endswith(" +parts")]:
-        o = off[("default" if r in parts_rows else r.pipeline.removesuffix(" +parts"), r.steps)]
+        o = off[("body" if r in parts_rows else r.pipeline.removesuffix(" +parts"), r.steps)]
         print(f"parts on minus off, {r.pipeline} k={r.steps}: person {r.looks.person_psnr_db - o.looks.person_psnr_db:+.2f}, "
               f"hands {r.looks.hand_psnr_db - o.looks.hand_psnr_db:+.2f}, face {r.looks.face_psnr_db - o.looks.face_psnr_db:+.2f} dB")
     fp32 = [r for r in built if " fp32" in r.pipeline]

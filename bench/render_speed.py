@@ -1,5 +1,6 @@
-"""Sustained frame rate of `hpv render` on this CPU: the default pipeline (or --pipeline, e.g. parts)
-at the scheduler's plan against the baseline pipeline (not a test).
+"""Sustained frame rate of `hpv render` on this CPU: the default pipeline (or --pipeline, e.g. body:
+its whole-body frame without the parts) at the scheduler's plan against the baseline pipeline
+(not a test).
 
 1. Builds (or reuses, under --work) the pipeline for onnx-cpu and the baseline pipeline
    (fp32; its speed does not depend on its weights), with the project's own verbs.
@@ -11,7 +12,7 @@ at the scheduler's plan against the baseline pipeline (not a test).
    render (pose drawing, inference, MP4 encoding included; process start excluded).
 The last line is `render_fps_<pipeline>: <median fps of the pipeline at its plan>`.
 
-  .venv/bin/python bench/render_speed.py [--pipeline parts] [--fps 25] [--frames 60] [--rounds 3] [--work bench-out]
+  .venv/bin/python bench/render_speed.py [--pipeline body] [--fps 25] [--frames 60] [--rounds 3] [--work bench-out]
 """
 
 from __future__ import annotations

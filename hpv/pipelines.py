@@ -1,8 +1,10 @@
-"""Named pipelines: a generator, an optional refiner run k <= K times, and an upscaler, with the
-build parameters of each and the pipeline's K. The default pipeline is what `hpv-compile` builds when no stage is given."""
+"""Named pipelines: a generator, an optional refiner run k <= K times, an upscaler and part stages
+stitched in after it, with the build parameters of each and the pipeline's K. The default pipeline
+is what `hpv-compile` builds when no stage is given."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,8 +69,8 @@ class Pipeline:
 PIPELINES: Registry[Pipeline] = Registry("pipeline")
 DEFAULT_PIPELINE = "default"
 
-_DEFAULT = PIPELINES.add("default", Pipeline(
-    "default",
+_BODY = Pipeline(
+    "body",
     generator=StageRef("fire_gen", {"resolution": 128}),
     refiner=StageRef("refiner", {"resolution": 128, "max_steps": 2}),
     # Width 16: its body's three 3x3 convs at 128x128 were a third of a frame's MACs at width 24.
@@ -76,15 +78,20 @@ _DEFAULT = PIPELINES.add("default", Pipeline(
     # The refiner was trained for 2 steps; the second gained +0.04 dB person PSNR on the test
     # split (bench/quality.py), under the 0.1 dB a step must earn, so the pipeline runs one.
     steps=1,
-    description="keypoints -> Fire generator at 128x128 + 1 refinement step + upscaler to 768x768",
-))
-PIPELINES.add("parts", Pipeline(
-    "parts",
-    generator=_DEFAULT.generator, refiner=_DEFAULT.refiner, upscaler=_DEFAULT.upscaler, steps=_DEFAULT.steps,
+    description="keypoints -> Fire generator at 128x128 + 1 refinement step + upscaler to 768x768 "
+                "(the default's whole-body frame, without the parts)",
+)
+# The default draws the hands and the face apart: in the 128x128 whole-body frame a hand is about
+# 20 pixels across, and no generator draws five fingers there (hand-box PSNR 21.0 dB without the
+# parts, 23.6 with them, bench/quality.py). The scheduler drops the parts first where time is short.
+PIPELINES.add("default", dataclasses.replace(
+    _BODY, name="default",
     parts=(PartStep(StageRef("hand_gen", {"resolution": 64, "width": 32}), ("left_hand", "right_hand")),
            PartStep(StageRef("face_gen", {"resolution": 64}), ("face",))),
-    description="the default pipeline, then both hands and the face drawn apart at 64x64 and stitched at 768x768",
+    description="the body pipeline's frame, then both hands and the face drawn apart at 64x64 and stitched "
+                "at 768x768",
 ))
+PIPELINES.add("body", _BODY)
 PIPELINES.add("mobile64", Pipeline(
     "mobile64",
     generator=StageRef("fire_gen", {"resolution": 64}),

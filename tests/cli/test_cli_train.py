@@ -3,6 +3,7 @@
 from click.testing import CliRunner
 
 from hpv.cli.main import cli
+from hpv.pipelines import PIPELINES
 
 
 def test_tiny_small_run_writes_weights_and_history(tmp_path, monkeypatch):
@@ -18,7 +19,8 @@ def test_tiny_small_run_writes_weights_and_history(tmp_path, monkeypatch):
     run = tmp_path / "default"
     assert (run / "history.json").is_file()
     weights = sorted((run / "weights").glob("*.safetensors"))
-    assert {p.name.split("-")[0] for p in weights} == {"fire_gen", "refiner", "fire_upscaler"}
+    # every stage of the default: a run writes its part generators too (as loaded, when not trained)
+    assert {p.name.split("-")[0] for p in weights} == {r.stage for r in PIPELINES.get("default").stages}
     lines = r.output.splitlines()
     for expected in (r"rendering or loading training data \(tiny config\)", r"data: \d+ train, \d+ val",
                      r"training generator: 6 steps", r"generator: 6 steps in \d+\.\d s, last loss \d",

@@ -34,11 +34,12 @@ def test_profile_validates_and_reports(small_build, tmp_path):
         assert a.macs > 0 and 0 < a.roofline_fraction and a.peak_memory_mb > 0
     precisions = {a.precision for a in arts}
     k_max = PIPELINES.get("default").max_steps
-    assert len(device.pipelines) == len(precisions) * 2 * (k_max + 1)
+    # dynamic batch: batch 1 and 2; the default draws parts: each level with them and without
+    assert len(device.pipelines) == len(precisions) * 2 * (k_max + 1) * 2
     assert {p.steps for p in device.pipelines} == set(range(k_max + 1))
     # More refinement steps cost more: k = K is slower than k = 0 at the same precision and batch.
     for prec in precisions:
-        by_k = {p.steps: p.latency.min_ms for p in device.pipelines if p.precision == prec and p.batch == 1}
+        by_k = {p.steps: p.latency.min_ms for p in device.pipelines if p.precision == prec and p.batch == 1 and not p.parts}
         assert by_k[k_max] > by_k[0]
     run = CliRunner().invoke(cli, ["report", str(out), "-o", str(page)])
     assert run.exit_code == 0 and "<svg" in page.read_text()
@@ -126,12 +127,12 @@ def test_a_noisy_profile_gets_a_warning_and_a_quiet_one_none():
 
 
 def test_a_build_with_part_stages_is_profiled_with_them_and_without(tmp_path):
-    """Every k of the "parts" pipeline twice, drawing its hands and face and not; drawing them costs time."""
+    """Every k of the default pipeline twice, drawing its hands and face and not; drawing them costs time."""
     pytest.importorskip("onnxruntime")
-    build = compile(CompileRequest(target="onnx-cpu", pipeline="parts", out=tmp_path, small=True,
+    build = compile(CompileRequest(target="onnx-cpu", pipeline="default", out=tmp_path, small=True,
                                    precisions=("fp32",)))
     pipes = profile_pipelines(build.folder, batches=[1], runs=6, warmup=1)
-    k_max = PIPELINES.get("parts").max_steps
+    k_max = PIPELINES.get("default").max_steps
     assert sorted((p.steps, p.parts) for p in pipes) == [(k, on) for k in range(k_max + 1) for on in (False, True)]
     for k in range(k_max + 1):
         on, off = (next(p for p in pipes if (p.steps, p.parts) == (k, drawn)) for drawn in (True, False))

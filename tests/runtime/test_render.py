@@ -31,7 +31,7 @@ def test_render_the_synthetic_default(small_build, tmp_path):
     run = _render("-o", out, "--artifacts", small_build.folder, "--frames", 12, "-k", 1, "--fps", 25, "--json")
     assert run.exit_code == 0, run.output
     frames, fps = read_video(out)
-    size = small_build.manifest.artifacts[-1].outputs[0].shape[-1]
+    size = next(t.shape[-1] for a in small_build.manifest.artifacts for t in a.outputs if t.name == "upscaled")
     assert frames.shape == (12, size, size, 3) and fps == 25
     report = json.loads(run.output)
     assert report["k_histogram"] == {"1": 12} and report["frames"] == 12 and report["achieved_fps"] > 0

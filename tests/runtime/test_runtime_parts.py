@@ -19,7 +19,7 @@ from hpv.runtime.parts import PartsStep
 from hpv.runtime.stitch import layer_order, sample_crop
 
 SIGNER = Path(__file__).resolve().parents[2] / "examples" / "signer.pose"
-PART_STAGES = PIPELINES.get("parts").part_stages
+PART_STAGES = PIPELINES.get("default").part_stages
 RES, SIZE = 96, 16
 
 
@@ -162,7 +162,7 @@ def parts_build(tmp_path_factory):
     pytest.importorskip("onnxruntime")
     from hpv.compiler.build import CompileRequest, compile
 
-    return compile(CompileRequest(target="onnx-cpu", pipeline="parts", precisions=("fp32",), small=True,
+    return compile(CompileRequest(target="onnx-cpu", pipeline="default", precisions=("fp32",), small=True,
                                   out=tmp_path_factory.mktemp("parts-build")))
 
 
@@ -188,7 +188,7 @@ def test_compiled_parts_pipeline_matches_the_reference_rollout(parts_build, with
     poses = conditioning(seq, pipe.conditioning_keys)
     if with_depth:
         poses[DEPTH] = depth(seq)
-    lp = load_pipeline(PIPELINES.get("parts"), small=True)
+    lp = load_pipeline(PIPELINES.get("default"), small=True)
     want = rollout(lp, poses, steps=1, fps=seq.fps)
     plain = rollout(lp, poses, steps=1, with_parts=False)
     pipe.reset(fps=seq.fps)

@@ -24,7 +24,7 @@ PARTS_ONLY = dataclasses.replace(
 
 @pytest.fixture(scope="module")
 def small_parts():
-    return load_pipeline(PIPELINES.get("parts"), small=True)
+    return load_pipeline(PIPELINES.get("default"), small=True)
 
 
 def test_parts_only_config_trains_no_whole_frame_stage():
@@ -57,7 +57,7 @@ def test_composite_keeps_the_context_at_the_crop_border(small_parts):
 
 
 def test_tiny_parts_run_trains_both_part_stages(tmp_path):
-    result = train_pipeline("parts", PARTS_ONLY, tmp_path, small=True)
+    result = train_pipeline("default", PARTS_ONLY, tmp_path, small=True)
     for stage in ("hand_gen", "face_gen"):
         hist = [h for h in result.history if h["phase"] == stage]
         assert hist and all(np.isfinite(h["val_psnr_db"]) and np.isfinite(h["loss"]) for h in hist)
