@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hpv.errors import ManifestError
 from hpv.targets import MAX_BATCH
@@ -124,6 +124,24 @@ class Manifest(_Strict):
     tool_versions: dict[str, str]
     calibration: str = Field(description="where the calibration poses came from")
     artifacts: list[ArtifactRecord] = Field(min_length=1)
+    part_stages: dict[str, str] = Field(
+        default_factory=dict, description="part (left_hand, right_hand, face) -> the stage of this build that "
+        "draws it in a crop stitched into the upscaled frame (docs/stitching.md); empty: no part stages")
+
+    @model_validator(mode="after")
+    def _part_stages_are_built(self):
+        # A runtime in another language reads which part each part stage draws from here, so a
+        # part must name a stage the build holds and a part the stitch knows.
+        from hpv.parts.crops import PARTS
+
+        stages = {a.stage for a in self.artifacts}
+        for name, stage in self.part_stages.items():
+            if name not in PARTS:
+                raise ValueError(f"part_stages names part {name!r}; the parts are {sorted(PARTS)}")
+            if stage not in stages:
+                raise ValueError(f"part_stages draws {name!r} with stage {stage!r}, which the build lacks "
+                                 f"(its stages: {sorted(stages)})")
+        return self
 
 
 def manifest_json_schema() -> dict:

@@ -265,6 +265,7 @@ def compile(request: CompileRequest, progress: Progress | None = None) -> BuildR
             schema_version=SCHEMA_VERSION, target=target.name, pipeline=pipeline.name,
             generator=f"hpv-compile {__version__}", tool_versions=backend.tool_versions(),
             calibration=calib.source, artifacts=records,
+            part_stages={part: stage for part, stage in pipeline.part_stages.items() if stage in stage_names},
         )
         write_manifest(staging, manifest)
         final = out / target.name

@@ -5,6 +5,7 @@ import pytest
 
 from hpv.artifacts.manifest import MANIFEST_NAME, SCHEMA_PATH, load_manifest, manifest_json_schema
 from hpv.errors import ManifestError
+from hpv.pipelines import PIPELINES
 
 
 def test_committed_schema_is_current():
@@ -18,7 +19,8 @@ def test_good_manifest_validates(small_build):
     assert raw["schema_version"] == 1 and raw["target"] == "onnx-cpu"
     assert {"torch", "onnx", "onnxruntime"} <= set(raw["tool_versions"])
     stages = {a.stage for a in manifest.artifacts}
-    assert stages == {"fire_gen", "refiner", "fire_upscaler"}
+    assert stages == {r.stage for r in PIPELINES.get("default").stages}
+    assert raw["part_stages"] == PIPELINES.get("default").part_stages  # which part each part stage draws
     gen = next(a for a in manifest.artifacts if a.stage == "fire_gen")
     assert [(s.input, s.output) for s in gen.state] == [("h_in", "h_out")]
     assert all(a.weights == "untrained" for a in manifest.artifacts)

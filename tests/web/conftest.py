@@ -24,6 +24,20 @@ def browser_ready():
 
 
 @pytest.fixture(scope="session")
+def web():
+    """The web/ package built (web/dist), for node tests: skips where node or its packages are missing."""
+    from hpv.compiler.web.chromium import BrowserUnavailableError, build_package, web_dir
+
+    if not shutil.which("node"):
+        pytest.skip("the web package's tests need node (Node.js 20)")
+    try:
+        build_package()
+    except BrowserUnavailableError as e:
+        pytest.skip(f"the web package cannot be built here: {e}")
+    return web_dir()
+
+
+@pytest.fixture(scope="session")
 def wasm_build(browser_ready, tmp_path_factory):
     """The default pipeline at --small size for onnx-wasm, verified in Chromium (fp32 and int8)."""
     from hpv.compiler.build import CompileRequest, compile

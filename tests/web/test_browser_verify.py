@@ -37,7 +37,8 @@ def test_onnx_wasm_build_is_verified_in_chromium(wasm_build):
 
     m = load_manifest(wasm_build.folder)  # validated against the schema on read
     assert {a.precision for a in m.artifacts} == {"fp32", "int8"}
-    assert {a.stage for a in m.artifacts} == {"fire_gen", "refiner", "fire_upscaler"}
+    assert {a.stage for a in m.artifacts} == {"fire_gen", "refiner", "fire_upscaler", "hand_gen", "face_gen"}
+    assert m.part_stages == {"left_hand": "hand_gen", "right_hand": "hand_gen", "face": "face_gen"}
     for a in m.artifacts:
         v = a.verification
         assert v.checked_on.startswith("chromium ") and "onnxruntime-web 1.30.0 wasm 1 thread" in v.checked_on, v

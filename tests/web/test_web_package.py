@@ -1,8 +1,8 @@
 """The web/ package's pieces that need no browser, run in node against the Python originals:
-the controller on the shared vectors, the .pose reader on examples/signer.pose."""
+the controller on the shared vectors, the .pose reader on examples/signer.pose (the parts:
+test_web_parts.py)."""
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,24 +12,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def web():
-    from hpv.compiler.web.chromium import BrowserUnavailableError, build_package, web_dir
+@pytest.mark.parametrize("name", ["keypoints", "parts"])
+def test_layout_json_is_current(name):
+    from hpv.compiler.web.layout import LAYOUT_FILE, PARTS_FILE, keypoint_layout, parts_layout
 
-    if not shutil.which("node"):
-        pytest.skip("the web package's tests need node (Node.js 20)")
-    try:
-        build_package()
-    except BrowserUnavailableError as e:
-        pytest.skip(f"the web package cannot be built here: {e}")
-    return web_dir()
-
-
-def test_layout_json_is_current():
-    from hpv.compiler.web.layout import LAYOUT_FILE, keypoint_layout
-
-    assert json.loads((ROOT / "web" / LAYOUT_FILE).read_text()) == keypoint_layout(), \
-        "regenerate with python -m hpv.compiler.web.layout"
+    path, data = (LAYOUT_FILE, keypoint_layout()) if name == "keypoints" else (PARTS_FILE, parts_layout())
+    assert json.loads((ROOT / "web" / path).read_text()) == data, "regenerate with python -m hpv.compiler.web.layout"
 
 
 def test_controller_port_makes_the_python_decisions(web):
@@ -46,7 +34,7 @@ def test_controller_port_makes_the_python_decisions(web):
 def test_pose_reader_matches_pose_format_and_hpv(web, tmp_path, real_pose):
     from pose_format import Pose
 
-    from hpv.pose.keypoints import keypoints
+    from hpv.pose.keypoints import depth, keypoints
     from hpv.pose.reader import load_sequence
 
     path = real_pose
@@ -64,9 +52,12 @@ def test_pose_reader_matches_pose_format_and_hpv(web, tmp_path, real_pose):
     got_conf, got_kp = rest[:conf.size].reshape(conf.shape), rest[conf.size:]
     np.testing.assert_array_equal(got_data, data)
     np.testing.assert_array_equal(got_conf, conf)
-    want = keypoints(load_sequence(path))
-    got_kp = got_kp.reshape(want.shape)
+    seq = load_sequence(path)
+    want = keypoints(seq)
+    got_kp, got_z = got_kp[:want.size].reshape(want.shape), got_kp[want.size:]
     assert float(np.max(np.abs(got_kp - want))) < 1e-3
+    want_z = depth(seq)  # what orders the stitched hands against the body
+    np.testing.assert_allclose(got_z.reshape(want_z.shape), want_z, atol=1e-3)
 
 
 def test_the_package_typechecks_strict(web):

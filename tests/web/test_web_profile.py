@@ -18,7 +18,9 @@ def test_chromium_profile_is_a_device_profile(wasm_build, tmp_path):
     assert device.threads == 1 and device.target == "onnx-wasm"
     assert {a.artifact for a in device.artifacts} == {a.path for a in wasm_build.manifest.artifacts}
     assert all(a.latency.runs >= 6 and a.delegate.name == "wasm" for a in device.artifacts)
-    assert {(p.precision, p.steps) for p in device.pipelines} == {(p, k) for p in ("fp32", "int8") for k in (0, 1)}
+    # every k with the part stages and without (the default pipeline has them), as --device local times them
+    assert sorted((p.precision, p.steps, p.parts) for p in device.pipelines) == sorted(
+        (p, k, on) for p in ("fp32", "int8") for k in (0, 1) for on in (False, True))
     r = CliRunner().invoke(cli, ["schedule", str(out), "--fps", "10"])
     assert r.exit_code in (0, 1), r.output  # a plan, or "no configuration fits" on a busy machine
     r = CliRunner().invoke(cli, ["report", str(out), "-o", str(tmp_path / "r.html")])
@@ -49,6 +51,7 @@ def check_table_lookup(table, device_id):
             same = [c for c in row.ladder if c.precision == row.config.precision]
             assert g["plan"]["precision"] == row.config.precision and g["plan"]["budgetMs"] == row.budget_ms
             assert g["plan"]["steps"] == [c.steps for c in same]
+            assert g["plan"]["parts"] == [c.parts for c in same]
 
 
 def test_unknown_browser_ep_is_refused(tmp_path):

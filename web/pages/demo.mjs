@@ -31,7 +31,8 @@ async function play(buffer) {
     playing = viewer.play(kp, {
       onFrame: (s) => {
         state.stats.push(s);
-        $("overlay").textContent = `frame ${s.index} · ${s.fps.toFixed(1)} fps · k ${s.k} · ${s.ms.toFixed(0)} ms · ${state.where}`;
+        $("overlay").textContent = `frame ${s.index} · ${s.fps.toFixed(1)} fps · k ${s.k}${s.parts ? " +parts" : ""} · `
+          + `${s.ms.toFixed(0)} ms · ${state.where}`;
       },
     }, 1e9);
     await playing;

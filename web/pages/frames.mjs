@@ -23,39 +23,47 @@ async function open({ buildUrl, poseUrl = null, keypointsUrl = null, fps = 25, p
   return { ...ready, frames: keypoints.frames, fps: keypoints.fps };
 }
 
-// Frames [0, count) at k from a fresh state; POSTs [count, 3, H, W] float32 to `slot` when given.
-async function frames({ count, k, slot = null, draw = false }) {
-  await runner.reset();
-  const N = keypoints.data.length / keypoints.frames;
+// One frame's keypoints, and their depth where the .pose file has it (hands behind the body hidden).
+function at(t) {
+  const N = keypoints.data.length / keypoints.frames, D = N / 3;
+  return { kp: keypoints.data.slice(t * N, (t + 1) * N), depth: keypoints.depth ? keypoints.depth.slice(t * D, (t + 1) * D) : null };
+}
+
+// Frames [0, count) at k (part stages drawn or not) from a fresh state; POSTs [count, 3, H, W]
+// float32 to `slot` when given.
+async function frames({ count, k, parts = true, slot = null, draw = false }) {
+  await runner.reset(keypoints.fps);
   const n = Math.min(count, keypoints.frames);
   const times = [];
-  const parts = [];
+  const images = [];
   const renderer = draw ? new ChromaRenderer(document.getElementById("view")) : null;
   for (let t = 0; t < n; t++) {
-    const f = await runner.frame(keypoints.data.slice(t * N, (t + 1) * N), k);
+    const { kp, depth } = at(t);
+    const f = await runner.frame(kp, k, { parts, depth });
     times.push(f.times.total);
-    if (slot) parts.push(f.image);
+    if (slot) images.push(f.image);
     if (renderer) renderer.draw(f.image, runner.ready.resolution, runner.ready.range);
   }
   if (slot) {
-    const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-    let at = 0;
-    for (const p of parts) { out.set(p, at); at += p.length; }
+    const out = new Float32Array(images.reduce((s, p) => s + p.length, 0));
+    let offset = 0;
+    for (const p of images) { out.set(p, offset); offset += p.length; }
     const r = await fetch(slot, { method: "POST", body: out.buffer });
     if (!r.ok) throw new Error(`posting frames failed: ${r.status}`);
   }
   return { frames: n, times };
 }
 
-// Whole-frame timings: `runs` frames at k cycling through the sequence, state carried.
-async function time({ k, runs, warmup = 3 }) {
-  const N = keypoints.data.length / keypoints.frames;
+// Whole-frame timings: `runs` frames at k (part stages drawn or not) cycling through the sequence,
+// state carried.
+async function time({ k, runs, warmup = 3, parts = true }) {
   const times = [];
   for (let i = 0; i < warmup + runs; i++) {
     const t = i % keypoints.frames;
-    if (t === 0) await runner.reset();
+    if (t === 0) await runner.reset(keypoints.fps);
+    const { kp, depth } = at(t);
     const t0 = performance.now();
-    await runner.frame(keypoints.data.slice(t * N, (t + 1) * N), k);
+    await runner.frame(kp, k, { parts, depth });
     if (i >= warmup) times.push(performance.now() - t0);
   }
   return times;

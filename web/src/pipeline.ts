@@ -1,7 +1,9 @@
 // A compiled build run frame by frame in onnxruntime-web, as hpv.runtime.pipeline.CompiledPipeline
-// runs it in Python: generator (recurrent state carried) -> k refiner steps -> upscaler.
-// `ort` is the onnxruntime-web module the app imports (`import * as ort from "onnxruntime-web/wasm"`).
-import { ArtifactRecord, Manifest, pickArtifact, TensorRecord } from "./manifest";
+// runs it in Python: generator (recurrent state carried) -> k refiner steps -> upscaler -> part
+// stages (hands, face) stitched in (parts.ts). `ort` is the onnxruntime-web module the app imports
+// (`import * as ort from "onnxruntime-web/wasm"`).
+import { ArtifactRecord, Manifest, ManifestError, partStages, pickArtifact, pickStage, TensorRecord } from "./manifest";
+import { DEFAULT_FPS, PartOutput, PartsStep } from "./parts";
 
 type Ort = any;  // the onnxruntime-web module: typed loosely so any build of it (wasm, webgpu) fits
 type Tensor = any;
@@ -11,7 +13,12 @@ export interface PipelineOptions {
   executionProviders?: string[]; // default ["wasm"]
 }
 
-export interface FrameTimes { generator: number; refiner: number; upscaler: number; total: number; }
+export interface FrameTimes { generator: number; refiner: number; upscaler: number; parts: number; total: number; }
+
+export interface FrameOptions {
+  parts?: boolean;                // draw the part stages (default true); their boxes are tracked either way
+  depth?: Float32Array | null;    // the keypoints' z [178] (Keypoints.depth): a hand behind the body is hidden
+}
 
 function concrete(t: TensorRecord, batch: number): number[] {
   return t.shape.map((d) => (typeof d === "number" ? d : batch));
@@ -38,9 +45,28 @@ export class WebPipeline {
   readonly maxSteps: number;
   lastTimes: FrameTimes | null = null;
 
+  private parts: PartsStep | null = null;
+  private readonly partSize: number | null;
+  private readonly batchedParts: Set<string>;
+
   private constructor(private ort: Ort, readonly manifest: Manifest, readonly precision: string,
-                      private gen: Stage, private ref: Stage | null, private up: Stage) {
+                      private gen: Stage, private ref: Stage | null, private up: Stage,
+                      private partRunners: Map<string, Stage>, readonly partStages: Record<string, string>) {
     this.maxSteps = ref ? 1 : 0;
+    const sizes = new Set<number>();
+    for (const [stage, r] of partRunners) {
+      for (const [kind, name] of [["input", "keypoints"], ["input", "context"], ["output", "color"], ["output", "alpha"]]) {
+        if (!(kind === "input" ? r.input(name) : r.output(name))) {
+          throw new ManifestError(`the ${stage} part stage needs ${kind} ${name}: rebuild the build with hpv-compile`);
+        }
+      }
+      const shape = r.input("context")!.shape;
+      sizes.add(shape[shape.length - 1] as number);
+    }
+    if (sizes.size > 1) throw new ManifestError(`the build's part stages take different crop sizes ${[...sizes].join(", ")}`);
+    this.partSize = sizes.size ? [...sizes][0] : null;
+    // Those whose artifact takes any batch draw all their crops of a frame in one call (both hands).
+    this.batchedParts = new Set([...partRunners].filter(([, r]) => r.record.batch === "dynamic").map(([s]) => s));
     this.reset();
   }
 
@@ -64,15 +90,23 @@ export class WebPipeline {
     const gen = await load(pickArtifact(manifest, "generator", precision));
     const ref = await load(pickArtifact(manifest, "refiner", precision));
     const up = await load(pickArtifact(manifest, "upscaler", precision));
-    return new WebPipeline(ort, manifest, precision, gen!, ref, up!);
+    // Part stages run at batch 1 whatever the build's batch (a frame has 0..3 parts).
+    const parts = partStages(manifest);
+    const partRunners = new Map<string, Stage>();
+    for (const stage of new Set(Object.values(parts))) partRunners.set(stage, (await load(pickStage(manifest, stage, precision, 1)))!);
+    return new WebPipeline(ort, manifest, precision, gen!, ref, up!, partRunners, parts);
   }
+
+  /** Whether the build draws parts (hands, face) apart and stitches them in. */
+  get hasParts(): boolean { return this.partRunners.size > 0; }
 
   /** Output size (pixels) of the upscaler. */
   get resolution(): number { const s = this.up.output("upscaled")!.shape; return s[s.length - 1] as number; }
   get outputRange(): [number, number] { return this.up.output("upscaled")!.value_range ?? [0, 1]; }
 
-  /** Forget the recurrent state: the next frame starts a new sequence. */
-  reset() {
+  /** Forget the recurrent state: the next frame starts a new sequence, whose part boxes are
+   *  smoothed at `fps` (default DEFAULT_FPS, as hpv). */
+  reset(fps?: number) {
     this.state = {};
     for (const s of this.gen.record.state) {
       const t = this.gen.input(s.input)!;
@@ -80,10 +114,13 @@ export class WebPipeline {
       this.state[s.input] = new this.ort.Tensor("float32", new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
     }
     this.previous = null;
+    this.parts = this.partSize === null ? null : new PartsStep(this.partStages, this.partSize, fps ?? DEFAULT_FPS);
   }
 
-  /** One frame from 178 x 3 keypoints; returns the upscaler's [3, H, W] in `outputRange`. */
-  async frame(keypoints: Float32Array, k: number): Promise<Float32Array> {
+  /** One frame from 178 x 3 keypoints; returns the upscaler's [3, H, W] in `outputRange`, with the
+   *  part stages (if the build has them and `parts`) stitched in. The part boxes are tracked either
+   *  way, so the parts can be switched on and off between frames without a jump. */
+  async frame(keypoints: Float32Array, k: number, { parts = true, depth = null }: FrameOptions = {}): Promise<Float32Array> {
     if (!(k >= 0 && k <= this.maxSteps)) throw new Error(`k = ${k}: this pipeline refines 0..${this.maxSteps} steps`);
     const T = this.ort.Tensor;
     const t0 = performance.now();
@@ -114,8 +151,26 @@ export class WebPipeline {
     const img = (await u["upscaled"].getData()) as Float32Array;
     if (fields && fields.location === "gpu-buffer") fields.dispose();
     const t3 = performance.now();
-    this.lastTimes = { generator: t1 - t0, refiner: t2 - t1, upscaler: t3 - t2, total: t3 - t0 };
+    if (this.parts) {  // stitched into the upscaler's output, which only we hold
+      if (!parts) {
+        this.parts.track(keypoints, depth);
+      } else {
+        const calls = this.parts.crops(keypoints, img, this.resolution, depth);
+        const outs = await PartsStep.outputs(calls, (stage, n, kp, ctx) => this.runPart(stage, n, kp, ctx), this.batchedParts);
+        PartsStep.compose(img, calls, outs, true);
+      }
+    }
+    const t4 = performance.now();
+    this.lastTimes = { generator: t1 - t0, refiner: t2 - t1, upscaler: t3 - t2, parts: t4 - t3, total: t4 - t0 };
     return img;
+  }
+
+  private async runPart(stage: string, count: number, keypoints: Float32Array, context: Float32Array): Promise<PartOutput> {
+    const T = this.ort.Tensor, r = this.partRunners.get(stage)!;
+    const kp = r.input("keypoints")!, ctx = r.input("context")!;
+    const out = await r.session.run({ [kp.name]: new T("float32", keypoints, concrete(kp, count)),
+                                      [ctx.name]: new T("float32", context, concrete(ctx, count)) });
+    return { color: (await out["color"].getData()) as Float32Array, alpha: (await out["alpha"].getData()) as Float32Array };
   }
 
   private poseFeed(stage: Stage, fields: Tensor | null, keypoints: Float32Array): Record<string, Tensor> {
@@ -126,6 +181,6 @@ export class WebPipeline {
   }
 
   async release() {
-    for (const s of [this.gen, this.ref, this.up]) if (s) await s.session.release();
+    for (const s of [this.gen, this.ref, this.up, ...this.partRunners.values()]) if (s) await s.session.release();
   }
 }

@@ -84,6 +84,7 @@ export interface Keypoints {
   frames: number;
   fps: number;
   data: Float32Array;  // [frames, 178, 3]: x, y in the 512 frame, confidence (0: missing)
+  depth?: Float32Array;  // [frames, 178]: z (larger = further; 0 where missing), as hpv.pose.keypoints.depth
 }
 
 const COMPONENTS: { name: string; points: string[] }[] = layout.components;
@@ -147,13 +148,15 @@ export function toKeypoints(pose: PoseFile, person = 0): Keypoints {
   const width = median(widths);
   if (!(width > 0)) throw new PoseFileError("shoulders coincide; cannot normalize");
   const scale = layout.shoulder_width / width;
-  const [mx, my] = [median(cx), median(cy)];
+  const [mx, my, mz] = [median(cx), median(cy), median(cz)];
   const out = new Float32Array(frames * N * 3);
+  const depth = new Float32Array(frames * N);  // z scaled with x and y, around the shoulders' median z
   for (let o = 0; o < frames * N; o++) {
     if (!seen[o]) continue;
     out[3 * o] = (pts[3 * o] - mx) * scale + layout.shoulder_center[0];
     out[3 * o + 1] = (pts[3 * o + 1] - my) * scale + layout.shoulder_center[1];
     out[3 * o + 2] = Math.min(Math.max(conf[o], 0), 1);
+    depth[o] = (pts[3 * o + 2] - mz) * scale;
   }
-  return { frames, fps: pose.fps, data: out };
+  return { frames, fps: pose.fps, data: out, depth };
 }

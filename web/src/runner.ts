@@ -1,7 +1,7 @@
 // Where the pipeline runs: in a Web Worker (the UI thread stays free), or on the main thread
 // where a worker cannot (no Worker, or the backend fails to start in one).
 import { loadManifest, Manifest } from "./manifest";
-import { FrameTimes, WebPipeline } from "./pipeline";
+import { FrameOptions, FrameTimes, WebPipeline } from "./pipeline";
 
 export interface RunnerOptions {
   buildUrl: string;        // folder holding manifest.json and the artifacts
@@ -14,13 +14,13 @@ export interface RunnerOptions {
 }
 
 export interface Ready { manifest: Manifest; precision: string; resolution: number; range: [number, number];
-                         maxSteps: number; where: "worker" | "main"; ort: string; }
+                         maxSteps: number; hasParts: boolean; where: "worker" | "main"; ort: string; }
 export interface Frame { image: Float32Array; times: FrameTimes; }
 
 export interface Runner {
   ready: Ready;
-  frame(keypoints: Float32Array, k: number): Promise<Frame>;
-  reset(): Promise<void>;
+  frame(keypoints: Float32Array, k: number, options?: FrameOptions): Promise<Frame>;
+  reset(fps?: number): Promise<void>;  // a new sequence: state cleared, part boxes tracked afresh at `fps`
   close(): Promise<void>;
 }
 
@@ -48,9 +48,9 @@ export async function startMain(o: RunnerOptions): Promise<Runner> {
   const p = await WebPipeline.create(ort, o.buildUrl, manifest, { precision: o.precision, executionProviders: o.executionProviders });
   return {
     ready: { manifest, precision: p.precision, resolution: p.resolution, range: p.outputRange, maxSteps: p.maxSteps,
-             where: "main", ort: ort.env.versions?.web ?? "?" },
-    frame: async (kp, k) => ({ image: await p.frame(kp, k), times: p.lastTimes! }),
-    reset: async () => p.reset(),
+             hasParts: p.hasParts, where: "main", ort: ort.env.versions?.web ?? "?" },
+    frame: async (kp, k, options) => ({ image: await p.frame(kp, k, options), times: p.lastTimes! }),
+    reset: async (fps) => p.reset(fps),
     close: () => p.release(),
   };
 }
@@ -76,11 +76,12 @@ function startWorker(o: RunnerOptions, url: string): Promise<Runner> {
     const { worker: _w, ...plain } = o;
     call({ type: "init", options: plain }).then((ready: Ready) => resolve({
       ready: { ...ready, where: "worker" },
-      frame: async (kp, k) => {
-        const copy = kp.slice();
-        return call({ type: "frame", keypoints: copy, k }, [copy.buffer]);
+      frame: async (kp, k, options = {}) => {
+        const copy = kp.slice(), depth = options.depth ? options.depth.slice() : null;
+        return call({ type: "frame", keypoints: copy, k, parts: options.parts ?? true, depth },
+                    depth ? [copy.buffer, depth.buffer] : [copy.buffer]);
       },
-      reset: () => call({ type: "reset" }),
+      reset: (fps) => call({ type: "reset", fps }),
       close: async () => { await call({ type: "close" }); w.terminate(); },
     }), (e) => { w.terminate(); reject(e); });
   });

@@ -2,6 +2,7 @@
 // looks its device's row up at start-up, as hpv.runtime.table.ScheduleTable.lookup does.
 export interface ConfigRecord {
   pipeline: string; generator: string; precision: string; steps: number; batch: number; resolution: number;
+  parts?: boolean;  // part stages drawn at this level (absent in tables written before they existed: false)
   per_frame_p90_ms: number; per_frame_p50_ms: number; call_p90_ms: number; expected_psnr_db: number | null;
 }
 export interface Row {
@@ -28,11 +29,14 @@ export function lookup(table: ScheduleTable, device: string, fps: number, target
   return [...d.rows].sort((a, b) => a.fps - b.fps).find((r) => r.fps >= fps) ?? null;
 }
 
-/** What the viewer runs from a feasible row: the precision, k per level and their p50s, the budget. */
-export function viewerPlan(row: Row): { precision: string; steps: number[]; p50Ms: number[]; budgetMs: number } {
+export interface ViewerPlan { precision: string; steps: number[]; parts: boolean[]; p50Ms: number[]; budgetMs: number; }
+
+/** What the viewer runs from a feasible row: the precision, k and parts per level and their p50s, the budget. */
+export function viewerPlan(row: Row): ViewerPlan {
   if (!row.feasible || !row.config) throw new Error(`no configuration holds ${row.fps} fps: ${row.reason}`);
   const precision = row.config.precision;
   const ladder = row.ladder.length ? row.ladder : [row.config];
   const same = ladder.filter((c) => c.precision === precision);
-  return { precision, steps: same.map((c) => c.steps), p50Ms: same.map((c) => c.per_frame_p50_ms), budgetMs: row.budget_ms };
+  return { precision, steps: same.map((c) => c.steps), parts: same.map((c) => c.parts ?? false),
+           p50Ms: same.map((c) => c.per_frame_p50_ms), budgetMs: row.budget_ms };
 }

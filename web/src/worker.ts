@@ -9,10 +9,10 @@ self.onmessage = async (e: MessageEvent) => {
       runner = await startMain({ ...e.data.options, worker: false });
       (self as any).postMessage({ id, value: runner.ready });
     } else if (type === "frame") {
-      const f = await runner!.frame(e.data.keypoints, e.data.k);
+      const f = await runner!.frame(e.data.keypoints, e.data.k, { parts: e.data.parts, depth: e.data.depth });
       (self as any).postMessage({ id, value: f }, [f.image.buffer]);
     } else if (type === "reset") {
-      await runner!.reset();
+      await runner!.reset(e.data.fps);
       (self as any).postMessage({ id, value: true });
     } else if (type === "close") {
       await runner?.close();

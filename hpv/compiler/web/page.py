@@ -54,17 +54,27 @@ class RuntimePage:
         return (f"chromium {self.chromium} onnxruntime-web {r.get('ort')} {self.ep} {self.threads} "
                 f"thread{'s' * (self.threads != 1)}, {'Web Worker' if r.get('where') == 'worker' else 'main thread'}")
 
-    def frames(self, count: int, k: int) -> tuple[np.ndarray, list[float]]:
-        """The first `count` frames at `k` from a fresh state, and each frame's ms in the page."""
+    @property
+    def has_parts(self) -> bool:
+        """Whether the build draws part stages (hands, face) and stitches them in."""
+        return bool(self.ready.get("hasParts"))
+
+    def frames(self, count: int, k: int, parts: bool = True) -> tuple[np.ndarray, list[float]]:
+        """The first `count` frames at `k` (the part stages drawn where the build has them and
+        `parts`) from a fresh state, and each frame's ms in the page. A .pose file's z orders the
+        hands against the body, as `hpv render` does."""
         slot = self.server.new_slot()
-        res = self.browser.eval(f"return await hpvFrames.frames({json.dumps({'count': count, 'k': k, 'slot': slot})});")
+        args = {"count": count, "k": k, "parts": parts, "slot": slot}
+        res = self.browser.eval(f"return await hpvFrames.frames({json.dumps(args)});")
         size = int(self.ready["resolution"])
         data = np.frombuffer(self.server.take(slot), np.float32).reshape(res["frames"], 3, size, size)
         return data, res["times"]
 
-    def time(self, k: int, runs: int, warmup: int = 3) -> list[float]:
-        """ms per whole frame (generator, k refiner steps, upscaler; state carried), in the page."""
-        return self.browser.eval(f"return await hpvFrames.time({json.dumps({'k': k, 'runs': runs, 'warmup': warmup})});")
+    def time(self, k: int, runs: int, warmup: int = 3, parts: bool = True) -> list[float]:
+        """ms per whole frame (generator, k refiner steps, upscaler, the part stages where the build
+        has them and `parts`; state carried), in the page."""
+        args = {"k": k, "runs": runs, "warmup": warmup, "parts": parts}
+        return self.browser.eval(f"return await hpvFrames.time({json.dumps(args)});")
 
     def close(self) -> None:
         try:

@@ -4,8 +4,8 @@ on an onnxruntime-web execution provider, into the same device profile format as
 
 Artifacts are timed in the onnxruntime-web harness page (one call's inputs uploaded once, then
 `runs` calls timed with performance.now() in the page, each round after a fresh session); whole
-frames per precision and k go through the web runtime package (`web/dist/hpv.js`, Web Worker),
-k in turns within each round. The device's identity names the browser, onnxruntime-web, the EP,
+frames per precision and k (with the part stages and without, where the build has them) go
+through the web runtime package (`web/dist/hpv.js`, Web Worker), in turns within each round. The device's identity names the browser, onnxruntime-web, the EP,
 its threads and (WebGPU) the adapter: a fallback (software) adapter is named as such in the id and
 the model, and only its artifacts are recorded: no whole-frame figures, so `hpv schedule` never
 plans on it (`hpv profile` says so)."""
@@ -90,6 +90,8 @@ def _artifact_profiles(session: BrowserSession, build: Path, manifest, *, runs: 
 
 
 def _pipeline_profiles(build: Path, manifest, ep: WebEP, threads: int, *, runs: int, log) -> list[PipelineProfile]:
+    """Whole frames per precision and k through the web runtime; where the build has part stages,
+    each k with them and without (as `hpv.profiles.local` times them), all in turns within each round."""
     from hpv.calibration import HELDOUT_SEED, PoseSource
     from hpv.compiler.web.page import RuntimePage
     from hpv.pose.conditioning import KEYPOINTS
@@ -98,26 +100,34 @@ def _pipeline_profiles(build: Path, manifest, ep: WebEP, threads: int, *, runs: 
 
     keypoints = PoseSource(seed=HELDOUT_SEED, frames=8).rendered([KEYPOINTS])[KEYPOINTS]
     table = load_quality_table()
+    part_stages = set(manifest.part_stages.values())
     out = []
     for precision in precisions(manifest):
         with RuntimePage(build, keypoints, precision=precision, threads=threads, ep=ep.value) as page:
-            ks = list(range(page.ready["maxSteps"] + 1))
-            page.time(ks[-1], 2, warmup=1)
+            has_parts = page.has_parts
+            drawn = (True, False) if has_parts else (False,)
+            levels = [(k, on) for k in range(page.ready["maxSteps"] + 1) for on in drawn]
+            page.time(levels[-1][0], 2, warmup=1)
             rounds = max(1, min(runs // 2, 10))
             per = math.ceil(runs / rounds)
-            samples = {k: [] for k in ks}
+            samples = {level: [] for level in levels}
             for _ in range(rounds):
-                for k in ks:
-                    samples[k] += page.time(k, per, warmup=1)
+                for k, on in levels:
+                    samples[k, on] += page.time(k, per, warmup=1, parts=on)
             resolution = int(page.ready["resolution"])
-        art_psnr = min(a.verification.psnr_db for a in manifest.artifacts if a.precision == precision)
         generator = next(a.stage for a in manifest.artifacts if a.state)
-        for k in ks:
-            out.append(PipelineProfile(
+        measured = []
+        for k, on in levels:
+            used = [a for a in manifest.artifacts if a.precision == precision and (on or a.stage not in part_stages)]
+            measured.append(PipelineProfile(
                 pipeline=manifest.pipeline, generator=generator, precision=precision, steps=k, batch=1,
-                resolution=resolution, latency=LatencyStats.from_samples(samples[k][:per * rounds], 1, rounds=rounds),
-                quality=quality_record(manifest.pipeline, k, art_psnr, table)))
-        log(f"pipeline {precision} in Chromium: " + ", ".join(f"k={k} {np.median(samples[k]):.1f} ms" for k in ks), 1)
+                resolution=resolution, parts=on,
+                latency=LatencyStats.from_samples(samples[k, on][:per * rounds], 1, rounds=rounds),
+                quality=quality_record(manifest.pipeline, k, min(a.verification.psnr_db for a in used), table,
+                                       without_parts=has_parts and not on)))
+        log(f"pipeline {precision} in Chromium: " + ", ".join(
+            f"k={p.steps}{p.parts_tag} {p.latency.p50_ms:.1f} ms" for p in measured), 1)
+        out += measured
     return out
 
 
