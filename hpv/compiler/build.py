@@ -21,7 +21,7 @@ from hpv.artifacts.manifest import (
 from hpv.calibration import CALIBRATION_SEED, HELDOUT_SEED, PoseSource, stage_data
 from hpv.compiler.backends import CompileJob, get_backend
 from hpv.compiler.verify import rollout, torch_runner, verify
-from hpv.errors import ConfigError, ManifestError
+from hpv.errors import ConfigError, ManifestError, VerificationError
 from hpv.pipelines import DEFAULT_PIPELINE, PIPELINES, Pipeline
 from hpv.reference import load_pipeline
 from hpv.stages import STAGES
@@ -197,9 +197,17 @@ def _build_stage(stage, batch, precisions, target, backend, calibration, heldout
         # A runner may name what really ran it (a browser: its version, the runtime's, the EP).
         checked_on = getattr(runner, "checked_on", target.verified_on)
         run = _counted(runner, label, calls, log)
-        result = verify(stage, run, samples, artifact=label,
-                        checked_on=checked_on, tolerance=target.tolerance[precision],
-                        inputs=heldout.source, batch=batch)
+        try:
+            result = verify(stage, run, samples, artifact=label,
+                            checked_on=checked_on, tolerance=target.tolerance[precision],
+                            inputs=heldout.source, batch=batch)
+        except VerificationError:
+            # A browser EP's fault can stay under its divergence limit at the outputs and still
+            # fail PyTorch's tolerance: name the node it starts at (raises) when one departs.
+            locate = getattr(runner, "locate_divergence", None)
+            if locate is not None:
+                locate(samples[0])
+            raise
         sig = backend.io_signature(path)
         held_inputs = {b.input for b in itf.state} if sig.get("states") else set()
         held_outputs = {b.output for b in itf.state} if sig.get("states") else set()

@@ -80,3 +80,25 @@ def test_browser_runner_passes_an_agreeing_ep_and_refuses_a_diverging_one(browse
     with pytest.raises(EPDivergenceError, match=r"from node 'conv2' \(Conv\)") as e:
         run(feeds)
     assert e.value.ep == "wasm" and "onnxruntime-web" in str(e.value)
+
+
+def test_rounding_is_no_divergence_but_a_fault_is():
+    """int8 rounding moves a few outputs a little past the limit; a fault moves many, or some far."""
+    from hpv.compiler.web.divergence import FAR, diverges, limit_for
+
+    want = np.linspace(0.0, 1.0, 100_000, dtype=np.float32).reshape(1, 1, 250, 400)
+    limit = limit_for(want)
+    assert not diverges(want.copy(), want)
+    few = want.copy()
+    few.flat[:20] += 1.1 * limit  # 20 of 100,000 outputs just past the limit: rounding
+    assert not diverges(few, want)
+    many = want.copy()
+    many.flat[:1000] += 1.1 * limit  # 1% of the outputs past it
+    assert diverges(many, want)
+    far = want.copy()
+    far.flat[7] += 1.1 * FAR * limit  # one output far off
+    assert diverges(far, want)
+    nan = want.copy()
+    nan.flat[3] = np.nan
+    assert diverges(nan, want)
+    assert not diverges(np.zeros(0, np.float32), np.zeros(0, np.float32))

@@ -83,7 +83,10 @@ export class WebPipeline {
       // stages (no readback); images come back to the CPU for the range change and the canvas.
       const keep = onGpu ? Object.fromEntries(rec.outputs.filter((t) => t.role === "state" || t.role === "fields")
         .map((t) => [t.name, "gpu-buffer"])) : {};
+      // As the Python runtime's sessions: idle wasm threads sleep instead of spinning, so with 2
+      // threads on 2 cores the stage's helper thread does not starve the worker and the page.
       const opts = { executionProviders: eps, graphOptimizationLevel: "all",
+                     extra: { session: { intra_op: { allow_spinning: "0" } } },
                      ...(Object.keys(keep).length ? { preferredOutputLocation: keep } : {}) };
       return new Stage(rec, await ort.InferenceSession.create(bytes, opts));
     };

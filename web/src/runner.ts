@@ -9,7 +9,7 @@ export interface RunnerOptions {
   wasmPaths?: string;      // where its .wasm files lie (default: beside ortUrl)
   precision?: string;
   executionProviders?: string[];
-  threads?: number;        // wasm threads (1 is fastest on 2 shared cores)
+  threads?: number;        // wasm threads (default `defaultThreads()`)
   worker?: boolean | string;  // false: main thread; a URL: the worker script (default: dist/worker.js beside this module)
 }
 
@@ -22,6 +22,14 @@ export interface Runner {
   frame(keypoints: Float32Array, k: number, options?: FrameOptions): Promise<Frame>;
   reset(fps?: number): Promise<void>;  // a new sequence: state cleared, part boxes tracked afresh at `fps`
   close(): Promise<void>;
+}
+
+/** wasm threads when the app does not say: one per core up to 4 where the page is cross-origin
+ * isolated (threads need it), else 1. Measured on 2 shared cores (fp32, k = 1, with the parts):
+ * 2 threads 55 ms a frame, 1 thread 99 ms (bench/web_speed.py). */
+export function defaultThreads(): number {
+  const g = globalThis as any;
+  return g.crossOriginIsolated ? Math.max(1, Math.min(4, g.navigator?.hardwareConcurrency ?? 1)) : 1;
 }
 
 export async function setupOrt(ortUrl: string, wasmPaths?: string, threads = 1) {
@@ -43,7 +51,7 @@ function absolute(o: RunnerOptions): RunnerOptions {
 
 export async function startMain(o: RunnerOptions): Promise<Runner> {
   o = absolute(o);
-  const ort = await setupOrt(o.ortUrl, o.wasmPaths, o.threads ?? 1);
+  const ort = await setupOrt(o.ortUrl, o.wasmPaths, o.threads ?? defaultThreads());
   const manifest = await loadManifest(o.buildUrl);
   const p = await WebPipeline.create(ort, o.buildUrl, manifest, { precision: o.precision, executionProviders: o.executionProviders });
   return {

@@ -121,7 +121,7 @@ def browser_runner(path: Path, ep: WebEP = WebEP.WASM, threads: int = 1):
     """A verification runner (feeds -> outputs) executing `path` in Chromium; `runner.checked_on`
     names what ran it."""
     from hpv.compiler.backends import get_backend
-    from hpv.compiler.web.divergence import EPDivergenceError, first_divergence, limit_for
+    from hpv.compiler.web.divergence import EPDivergenceError, diverges, first_divergence, limit_for
     from hpv.targets import get_target
 
     session = shared_session(ep, threads)
@@ -140,15 +140,26 @@ def browser_runner(path: Path, ep: WebEP = WebEP.WASM, threads: int = 1):
     def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         outs = in_browser(path, feeds)
         ref = native(feeds)
-        worst = max(((float(np.max(np.abs(outs[k].astype(np.float64) - ref[k]))) if ref[k].size else 0.0,
-                     limit_for(ref[k])) for k in ref), key=lambda el: el[0] / el[1])
-        if not worst[0] <= worst[1]:
+        bad = [k for k in ref if diverges(outs[k], ref[k])]
+        if bad:
+            worst = max(((float(np.max(np.abs(outs[k].astype(np.float64) - ref[k]))), limit_for(ref[k])) for k in bad),
+                        key=lambda el: el[0] / el[1])
             found = first_divergence(path, feeds, in_browser)
             raise EPDivergenceError(path.name, ep.value, found and found.node, found and found.op_type,
-                                    found.error if found else worst[0], worst[1], session.checked_on)
+                                    found.error if found else worst[0], found.limit if found else worst[1],
+                                    session.checked_on)
         return outs
 
+    def locate_divergence(feeds: dict[str, np.ndarray]) -> None:
+        """Raise EPDivergenceError naming the first node whose output on the EP departs from the
+        CPU provider's on `feeds` (`first_divergence`); return when every intermediate agrees."""
+        found = first_divergence(path, feeds, in_browser)
+        if found is not None:
+            raise EPDivergenceError(path.name, ep.value, found.node, found.op_type, found.error, found.limit,
+                                    session.checked_on)
+
     run.checked_on = session.checked_on
+    run.locate_divergence = locate_divergence
     return run
 
 
