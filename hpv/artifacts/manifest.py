@@ -127,6 +127,9 @@ class Manifest(_Strict):
     part_stages: dict[str, str] = Field(
         default_factory=dict, description="part (left_hand, right_hand, face) -> the stage of this build that "
         "draws it in a crop stitched into the upscaled frame (docs/stitching.md); empty: no part stages")
+    max_steps: int | None = Field(
+        default=None, ge=0, description="refinement steps the pipeline runs at most (its K: a runtime offers "
+        "k = 0..max_steps); absent in builds written before it: the pipeline's own K")
 
     @model_validator(mode="after")
     def _part_stages_are_built(self):

@@ -274,6 +274,7 @@ def compile(request: CompileRequest, progress: Progress | None = None) -> BuildR
             generator=f"hpv-compile {__version__}", tool_versions=backend.tool_versions(),
             calibration=calib.source, artifacts=records,
             part_stages={part: stage for part, stage in pipeline.part_stages.items() if stage in stage_names},
+            max_steps=pipeline.max_steps,
         )
         write_manifest(staging, manifest)
         final = out / target.name

@@ -102,7 +102,12 @@ class CompiledPipeline:
         self.part_runners = {p.stage.stage: load(p.stage.stage, 1) for p in self.pipeline.parts}
         # Those whose artifact takes any batch draw all their crops of a frame in one call.
         self._batched_parts = {s for s, r in self.part_runners.items() if r.record.batch == "dynamic"}
-        self.max_steps = self.pipeline.max_steps
+        # The build's own record of K (a build outlives a change of the registry's), else the pipeline's.
+        self.max_steps = self.pipeline.max_steps if self.manifest.max_steps is None else self.manifest.max_steps
+        built = self.refiner.record.params.get("max_steps", 0) if self.refiner is not None else 0
+        if self.max_steps > built:
+            raise ManifestError(f"{self.build}: its manifest says k <= {self.max_steps}, but its refiner was built for "
+                                f"{built} steps; rebuild it with hpv-compile")
         self._require()
         self.reset()
 

@@ -21,6 +21,7 @@ def test_good_manifest_validates(small_build):
     stages = {a.stage for a in manifest.artifacts}
     assert stages == {r.stage for r in PIPELINES.get("default").stages}
     assert raw["part_stages"] == PIPELINES.get("default").part_stages  # which part each part stage draws
+    assert raw["max_steps"] == PIPELINES.get("default").max_steps  # the pipeline's K, for runtimes elsewhere
     gen = next(a for a in manifest.artifacts if a.stage == "fire_gen")
     assert [(s.input, s.output) for s in gen.state] == [("h_in", "h_out")]
     assert all(a.weights == "untrained" for a in manifest.artifacts)

@@ -171,3 +171,15 @@ def test_profile_of_a_tampered_build_exits_2_naming_the_field(small_build, tmp_p
 def test_an_untampered_copy_loads(small_build, tmp_path):
     build = load_build(_copy(small_build, tmp_path))
     assert build.target.name == "onnx-cpu" and len(build.manifest.artifacts) == len(small_build.manifest.artifacts)
+
+
+def test_a_build_runs_the_k_its_manifest_records(small_build, tmp_path):
+    from hpv.runtime.pipeline import CompiledPipeline
+
+    def k_of(value):
+        return CompiledPipeline(_copy(small_build, tmp_path / str(value), lambda raw: raw.update(max_steps=value)),
+                                "fp32").max_steps
+
+    assert k_of(0) == 0 and k_of(2) == 2  # the refiner was built for 2 steps; the default runs 1
+    with pytest.raises(ManifestError, match="built for 2 steps"):
+        k_of(3)

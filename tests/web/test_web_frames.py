@@ -42,7 +42,7 @@ def test_web_frames_match_the_python_runtime(wasm_build, worker):
         assert page.ready["where"] == ("worker" if worker else "main")
         assert page.has_parts  # the default pipeline draws the hands and the face apart
         k = page.ready["maxSteps"]
-        assert k >= 1
+        assert k >= 1 and k == wasm_build.manifest.max_steps  # the build's K, read from its manifest
         got, times = page.frames(12, k)
         plain, _ = page.frames(12, k, parts=False)
     want = python_frames(wasm_build.folder, 12, k)

@@ -5,6 +5,7 @@ export interface TensorRecord {
 }
 export interface ArtifactRecord {
   stage: string; precision: string; batch: number | "dynamic"; path: string; format: string;
+  params?: Record<string, unknown>;  // the stage's build parameters (a refiner's max_steps)
   inputs: TensorRecord[]; outputs: TensorRecord[];
   state: { input: string; output: string; model_state?: string | null }[];
   verification: { checked_on: string; psnr_db: number; max_abs_error: number };
@@ -12,6 +13,7 @@ export interface ArtifactRecord {
 export interface Manifest {
   schema_version: number; target: string; pipeline: string; artifacts: ArtifactRecord[];
   part_stages?: Record<string, string>;  // part -> the stage that draws it (absent in builds before part stages)
+  max_steps?: number | null;  // the pipeline's K: k = 0..max_steps (absent in older builds)
 }
 
 export class ManifestError extends Error {

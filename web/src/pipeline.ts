@@ -52,7 +52,13 @@ export class WebPipeline {
   private constructor(private ort: Ort, readonly manifest: Manifest, readonly precision: string,
                       private gen: Stage, private ref: Stage | null, private up: Stage,
                       private partRunners: Map<string, Stage>, readonly partStages: Record<string, string>) {
-    this.maxSteps = ref ? 1 : 0;
+    // The build's K; a build written before manifests recorded it: the refiner's own step count.
+    const built = ref ? Number(ref.record.params?.max_steps ?? 1) : 0;
+    this.maxSteps = manifest.max_steps ?? built;
+    if (this.maxSteps > built) {
+      throw new ManifestError(`the manifest says k <= ${this.maxSteps}, but its refiner was built for ${built} steps: `
+        + "rebuild the build with hpv-compile");
+    }
     const sizes = new Set<number>();
     for (const [stage, r] of partRunners) {
       for (const [kind, name] of [["input", "keypoints"], ["input", "context"], ["output", "color"], ["output", "alpha"]]) {
