@@ -165,7 +165,7 @@ CONFIGS.add("cpu-hands-2", dataclasses.replace(
     upscaler=dataclasses.replace(_hands.upscaler, steps=3000, hand_crops=0.75),
 ))
 CONFIGS.add("cpu-parts", dataclasses.replace(
-    # The part generators of the parts pipeline, from the shipped whole-frame stages (not trained
+    # The part generators of the default pipeline, from the shipped whole-frame stages (not trained
     # again): ~35 min of these 2 cores, most of it the crops (the pipeline run over 160 training
     # sequences and their ground truth drawn at 768).
     _hands, name="cpu-parts",
