@@ -155,7 +155,7 @@ def test_a_hand_behind_the_body_is_left_to_the_body_when_depth_is_given():
     assert parts(None) == ["face", "right_hand"] and parts(z) == ["face"]
 
 
-# --- the compiled default (its parts drawn) against the PyTorch reference -------------------------------------
+# --- the compiled default (its parts drawn) against the PyTorch reference ----------------------------
 
 @pytest.fixture(scope="module")
 def parts_build(tmp_path_factory):
