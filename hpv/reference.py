@@ -130,7 +130,7 @@ def rollout(lp: LoadedPipeline, poses: dict, steps: int | list[int] | None = Non
     if lp.pipeline.parts and with_parts:
         from hpv.runtime.parts import DEFAULT_FPS, PartsStep
 
-        parts = PartsStep(lp.pipeline.part_stages, _part_size(lp), fps or DEFAULT_FPS)
+        parts = PartsStep(lp.pipeline.part_stages, part_sizes(lp), fps or DEFAULT_FPS)
     for t in range(n):
         g_feed = _pose_feed(gen, poses, t)
         out.inputs[gen.name].append({**{k: v.numpy() for k, v in g_feed.items()}, **{k: v.numpy() for k, v in state.items()}})
@@ -171,12 +171,10 @@ def _run_parts(lp: LoadedPipeline, parts, keypoints: np.ndarray, z: np.ndarray |
     return parts(keypoints, frame, run, z)[0]
 
 
-def _part_size(lp: LoadedPipeline) -> int:
-    """The part stages' crop side (they share one)."""
-    sizes = {int(lp.stages[p.stage.stage].interface().input("context").shape[-1]) for p in lp.pipeline.parts}
-    if len(sizes) != 1:
-        raise ValueError(f"pipeline {lp.pipeline.name}: its part stages take different crop sizes {sorted(sizes)}")
-    return sizes.pop()
+def part_sizes(lp: LoadedPipeline) -> dict[str, int]:
+    """Each part stage's crop side (its `context` input's)."""
+    return {p.stage.stage: int(lp.stages[p.stage.stage].interface().input("context").shape[-1])
+            for p in lp.pipeline.parts}
 
 
 def stage_rollout_inputs(lp: LoadedPipeline, stage: Stage, poses: dict) -> list[dict[str, np.ndarray]]:

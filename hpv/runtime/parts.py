@@ -33,16 +33,25 @@ class PartInput:
     part: str
     stage: str
     transform: CropTransform
-    feeds: dict[str, np.ndarray]  # "keypoints" [1, 178, 3], "context" [1, 3, S, S]
+    feeds: dict[str, np.ndarray]  # "keypoints" [1, 178, 3], "context" [1, 3, S, S] (S: the stage's crop side)
 
 
 class PartsStep:
     """The parts of one sequence, frame by frame; `reset()` before the next sequence."""
 
-    def __init__(self, part_stages: Mapping[str, str], size: int = CROP_SIZE, fps: float = DEFAULT_FPS):
+    def __init__(self, part_stages: Mapping[str, str], size: int | Mapping[str, int] = CROP_SIZE,
+                 fps: float = DEFAULT_FPS):
+        """`size`: the crop side of every stage, or per stage (the face's crop may be larger than
+        the hands')."""
         if not part_stages:
             raise ConfigError("PartsStep needs at least one part -> stage")
-        self.part_stages, self.size = dict(part_stages), int(size)
+        self.part_stages = dict(part_stages)
+        stages = set(self.part_stages.values())
+        self.sizes = {s: int(size) for s in stages} if isinstance(size, int) else {s: int(size[s]) for s in stages
+                                                                                    if s in size}
+        if set(self.sizes) != stages:
+            raise ConfigError(f"PartsStep needs a crop size for each of its stages {sorted(stages)}; "
+                              f"got {sorted(self.sizes)}")
         self.tracker = PartTracker(fps, parts=tuple(self.part_stages))
 
     def reset(self, fps: float | None = None) -> None:
@@ -64,7 +73,7 @@ class PartsStep:
         calls = []
         for box in self.track(kp, z):
             name = box.part
-            t = box.transform(self.size, frame.shape[-1])
+            t = box.transform(self.sizes[self.part_stages[name]], frame.shape[-1])
             calls.append(PartInput(name, self.part_stages[name], t, {
                 "keypoints": box.model_keypoints(kp)[None],
                 "context": sample_crop(frame, t)[None].astype(np.float32)}))

@@ -127,15 +127,12 @@ class CompiledPipeline:
         for s in self.generator.record.state:
             self.generator.input(s.input)
             self.generator.output(s.output)
-        sizes = set()
         for runner in self.part_runners.values():
             runner.input("keypoints")
-            sizes.add(int(_nchw(runner.input("context"), 1)[-1]))
             runner.output("color")
             runner.output("alpha")
-        if len(sizes) > 1:
-            raise ManifestError(f"{self.build}: its part stages take different crop sizes {sorted(sizes)}")
-        self.part_size = sizes.pop() if sizes else None
+        # each part stage's crop side (its context input's): the face's may differ from the hands'
+        self.part_sizes = {s: int(_nchw(r.input("context"), 1)[-1]) for s, r in self.part_runners.items()}
 
     def _pose_input(self, runner: StageRunner):
         """(name, conditioning key) of a stage's pose input, or None."""
@@ -175,7 +172,7 @@ class CompiledPipeline:
         if self.part_runners:
             from hpv.runtime.parts import DEFAULT_FPS, PartsStep
 
-            self.parts = [PartsStep(self.pipeline.part_stages, self.part_size, fps or DEFAULT_FPS)
+            self.parts = [PartsStep(self.pipeline.part_stages, self.part_sizes, fps or DEFAULT_FPS)
                           for _ in range(self.batch)]
 
     def frame(self, poses: dict, k: int, parts: bool = True) -> np.ndarray:

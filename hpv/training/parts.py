@@ -17,14 +17,14 @@ import numpy as np
 import torch
 
 from hpv.metrics import psnr
-from hpv.reference import LoadedPipeline, _part_size, conditioning_keys, rollout
+from hpv.reference import LoadedPipeline, conditioning_keys, part_sizes, rollout
 from hpv.stages import Stage
 from hpv.training.config import Budget, DataConfig, LossConfig
 from hpv.training.loop import Phase
 from hpv.training.losses import clip_and_step, hand_weight, image_loss, scheduled_lr
 
 VAL_CROPS = 512  # validation crops per part stage scored at each evaluation
-CACHE_VERSION = 2  # 2: hands behind the body are left out, as the runtime leaves them
+CACHE_VERSION = 3  # 2: hands behind the body are left out, as the runtime leaves them; 3: crop sizes in the key
 
 
 @dataclass
@@ -63,13 +63,13 @@ def part_crops(lp: LoadedPipeline, seqs: list, steps: int, progress=None) -> dic
     from hpv.runtime.stitch import sample_crop
 
     keys = conditioning_keys(lp)
-    size = _part_size(lp)
+    sizes = part_sizes(lp)
     got: dict[str, list[tuple]] = {p.stage.stage: [] for p in lp.pipeline.parts}
     for n, (_sid, seq) in enumerate(seqs):
         frames = rollout(lp, conditioning(seq, keys), steps=steps, with_parts=False).frames
         truth = render_signer(seq, frames[0].shape[-1])
         kp, z = keypoints(seq), depth(seq)
-        step = PartsStep(lp.pipeline.part_stages, size, seq.fps)
+        step = PartsStep(lp.pipeline.part_stages, sizes, seq.fps)
         for t, frame in enumerate(frames):
             gt = truth[t].transpose(2, 0, 1).astype(np.float32) / 255.0
             for call in step.crops(kp[t], frame, z[t]):
@@ -94,7 +94,8 @@ def cached_part_crops(lp: LoadedPipeline, cfg: DataConfig, split: str, limit: in
     parts = {p.stage.stage for p in lp.pipeline.parts}
     weights = {s: w for s, w in lp.weights.items() if s not in parts}
     key = hashlib.sha256(json.dumps({"v": CACHE_VERSION, "cfg": asdict(cfg), "split": split, "limit": limit,
-                                     "steps": steps, "weights": weights}, sort_keys=True).encode()).hexdigest()[:16]
+                                     "steps": steps, "weights": weights, "sizes": part_sizes(lp)},
+                                    sort_keys=True).encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"parts-{split}-{key}.npz"
     if path.is_file():
         with np.load(path) as z:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hpv.errors import ConfigError
 from hpv.parts import PARTS, BoxState, PartBox, PartTracker
 from hpv.parts.crops import CROP_SIZE, FRAME_SIZE
 from hpv.pipelines import PIPELINES
@@ -96,6 +97,21 @@ def test_context_is_the_frame_under_the_box(synthetic):
     calls = PartsStep(PART_STAGES, SIZE).crops(synthetic[0], frame)
     for c in calls:
         assert np.array_equal(c.feeds["context"][0], sample_crop(frame, c.transform).astype(np.float32))
+
+
+def test_each_stage_crops_at_its_own_size(synthetic):
+    """The face's crop may be larger than the hands' (the default's is): each call's context, and
+    its transform, are at its stage's size, and the box it covers in the frame does not change."""
+    sizes = {"hand_gen": SIZE, "face_gen": 24}
+    calls = PartsStep(PART_STAGES, sizes).crops(synthetic[0], frame_of())
+    same = {c.part: c for c in PartsStep(PART_STAGES, SIZE).crops(synthetic[0], frame_of())}
+    assert {c.stage for c in calls} == set(sizes)
+    for c in calls:
+        s = sizes[c.stage]
+        assert c.feeds["context"].shape == (1, 3, s, s) and c.transform.size == s
+        assert c.transform.frame_extent() == pytest.approx(same[c.part].transform.frame_extent())
+    with pytest.raises(ConfigError, match="crop size for each"):
+        PartsStep(PART_STAGES, {"hand_gen": SIZE})
 
 
 def test_model_keypoints_put_the_crop_on_the_512_frame():

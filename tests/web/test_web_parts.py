@@ -33,7 +33,7 @@ def test_the_port_replays_the_stitch_vectors(web):
                                                                            abs=1e-4)
 
 
-def pose_case(path: Path, with_depth: bool, resolution: int = 160, size: int = 24):
+def pose_case(path: Path, with_depth: bool, resolution: int = 160, sizes: dict | None = None):
     """A real pose's keypoints, its left hand replaced by the right one mirrored (the nearer hand
     alternating by wrist z; on the chest and behind the body for frames 12-15, hidden with depth),
     the left hand dropping out for three frames (held) and the face for seven (held, absent, back);
@@ -61,14 +61,16 @@ def pose_case(path: Path, with_depth: bool, resolution: int = 160, size: int = 2
     z = z if with_depth else None
     rng = np.random.default_rng(14)
     frame = rng.uniform(0, 1, (3, resolution, resolution)).astype(np.float32)
-    layers = {p: rng.uniform(0, 1, (len(kp), 4, size, size)).astype(np.float32) for p in PART_STAGES}
-    step = PartsStep(PART_STAGES, size, seq.fps)
+    # crop sides per stage, the face's unlike the hands' (as the default pipeline's)
+    sizes = sizes or {s: 24 if s == "hand_gen" else 36 for s in set(PART_STAGES.values())}
+    layers = {p: rng.uniform(0, 1, (len(kp), 4, sizes[s], sizes[s])).astype(np.float32) for p, s in PART_STAGES.items()}
+    step = PartsStep(PART_STAGES, sizes, seq.fps)
     want = []
     for t in range(len(kp)):
         calls = step.crops(kp[t], frame, None if z is None else z[t])
         outs = [{"color": layers[c.part][t, None, :3], "alpha": layers[c.part][t, None, 3:]} for c in calls]
         want.append((calls, step.compose(frame, calls, outs)))
-    case = {"fps": seq.fps, "resolution": resolution, "size": size, "part_stages": PART_STAGES, "frames": len(kp),
+    case = {"fps": seq.fps, "resolution": resolution, "sizes": sizes, "part_stages": PART_STAGES, "frames": len(kp),
             "keypoints": kp.tolist(), "depth": None if z is None else z.tolist(), "frame": frame.tolist(),
             "layers": {p: v.reshape(len(kp), -1).tolist() for p, v in layers.items()}}
     return case, want

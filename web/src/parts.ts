@@ -26,9 +26,17 @@ export class PartsStep {
   readonly partStages: Record<string, string>;
   private tracker: PartTracker;
 
-  constructor(partStages: Record<string, string>, readonly size: number, fps: number = DEFAULT_FPS) {
+  /** Crop side per stage (the face's may differ from the hands'). */
+  readonly sizes: Record<string, number>;
+
+  /** `size`: the crop side of every stage, or per stage. */
+  constructor(partStages: Record<string, string>, size: number | Record<string, number>, fps: number = DEFAULT_FPS) {
     if (!Object.keys(partStages).length) throw new Error("PartsStep needs at least one part -> stage");
     this.partStages = { ...partStages };
+    const stages = [...new Set(Object.values(this.partStages))];
+    this.sizes = Object.fromEntries(stages.map((st) => [st, typeof size === "number" ? size : size[st]]));
+    const missing = stages.filter((st) => !(this.sizes[st] > 0));
+    if (missing.length) throw new Error(`PartsStep needs a crop size for each of its stages; none for ${missing.join(", ")}`);
     this.tracker = new PartTracker(fps, Object.keys(this.partStages));
   }
 
@@ -49,7 +57,7 @@ export class PartsStep {
   /** The frame's part stage calls, back to front (`track`, then each part's feeds from `frame` [3, R, R]). */
   crops(keypoints: Float32Array, frame: Float32Array, resolution: number, z: Float32Array | null = null): PartInput[] {
     return this.track(keypoints, z).map((box) => {
-      const t = boxTransform(box, this.size, resolution);
+      const t = boxTransform(box, this.sizes[this.partStages[box.part]], resolution);
       return { part: box.part, stage: this.partStages[box.part], transform: t,
                keypoints: modelKeypoints(box, keypoints), context: sampleCrop(frame, t) };
     });

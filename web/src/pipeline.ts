@@ -46,7 +46,7 @@ export class WebPipeline {
   lastTimes: FrameTimes | null = null;
 
   private parts: PartsStep | null = null;
-  private readonly partSize: number | null;
+  private readonly partSizes: Record<string, number> | null;
   private readonly batchedParts: Set<string>;
 
   private constructor(private ort: Ort, readonly manifest: Manifest, readonly precision: string,
@@ -59,7 +59,7 @@ export class WebPipeline {
       throw new ManifestError(`the manifest says k <= ${this.maxSteps}, but its refiner was built for ${built} steps: `
         + "rebuild the build with hpv-compile");
     }
-    const sizes = new Set<number>();
+    const sizes: Record<string, number> = {};
     for (const [stage, r] of partRunners) {
       for (const [kind, name] of [["input", "keypoints"], ["input", "context"], ["output", "color"], ["output", "alpha"]]) {
         if (!(kind === "input" ? r.input(name) : r.output(name))) {
@@ -67,10 +67,9 @@ export class WebPipeline {
         }
       }
       const shape = r.input("context")!.shape;
-      sizes.add(shape[shape.length - 1] as number);
+      sizes[stage] = shape[shape.length - 1] as number;  // each stage's crop side: the face's may differ
     }
-    if (sizes.size > 1) throw new ManifestError(`the build's part stages take different crop sizes ${[...sizes].join(", ")}`);
-    this.partSize = sizes.size ? [...sizes][0] : null;
+    this.partSizes = partRunners.size ? sizes : null;
     // Those whose artifact takes any batch draw all their crops of a frame in one call (both hands).
     this.batchedParts = new Set([...partRunners].filter(([, r]) => r.record.batch === "dynamic").map(([s]) => s));
     this.reset();
@@ -123,7 +122,7 @@ export class WebPipeline {
       this.state[s.input] = new this.ort.Tensor("float32", new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
     }
     this.previous = null;
-    this.parts = this.partSize === null ? null : new PartsStep(this.partStages, this.partSize, fps ?? DEFAULT_FPS);
+    this.parts = this.partSizes === null ? null : new PartsStep(this.partStages, this.partSizes, fps ?? DEFAULT_FPS);
   }
 
   /** One frame from 178 x 3 keypoints; returns the upscaler's [3, H, W] in `outputRange`, with the

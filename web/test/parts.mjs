@@ -26,15 +26,15 @@ if (mode === "vectors") {
   process.stdout.write(JSON.stringify({ stitch: stitched, boxes }));
 } else if (mode === "sequence") {
   // keypoints [T, 178, 3], depth [T, 178] or null, frame [3, R, R], layers {part: [T][colour 3SS + alpha SS]}
-  const { fps, resolution: R, size: S, part_stages, frames: T } = input;
+  const { fps, resolution: R, sizes, part_stages, frames: T } = input;
   const kp = f32(input.keypoints), depth = input.depth ? f32(input.depth) : null, frame = f32(input.frame);
-  const step = new PartsStep(part_stages, S, fps);
+  const step = new PartsStep(part_stages, sizes, fps);
   const out = new Float32Array(T * 3 * R * R), result = [];
   for (let t = 0; t < T; t++) {
     const k = kp.subarray(t * 534, (t + 1) * 534), z = depth ? depth.subarray(t * 178, (t + 1) * 178) : null;
     const calls = step.crops(k, frame, R, z);
     const outputs = calls.map((c) => {
-      const l = f32(input.layers[c.part][t]);
+      const l = f32(input.layers[c.part][t]), S = sizes[c.stage];
       return { color: l.subarray(0, 3 * S * S), alpha: l.subarray(3 * S * S) };
     });
     out.set(PartsStep.compose(frame, calls, outputs), t * 3 * R * R);
