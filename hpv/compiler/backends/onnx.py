@@ -1,4 +1,5 @@
-"""ONNX backend: export -> simplify -> precision, run in that order; verified in ONNX Runtime."""
+"""ONNX backend: export -> simplify -> pad conv channels (a target option) -> precision, run in that
+order; verified in ONNX Runtime (a browser target: in Chromium on its EP)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class OnnxBackend(Backend):
 
     def prepare(self, stage, target: Target, path: Path, log, batch: int | None = None) -> dict:
         from hpv.compiler.onnx.export import export_onnx
+        from hpv.compiler.onnx.pad_channels import channel_multiple, pad_conv_channels
         from hpv.compiler.onnx.simplify import simplify
 
         opset = int(target.minimums.get("opset", 18))
@@ -31,6 +33,10 @@ class OnnxBackend(Backend):
         if target.options.get("slim", True):
             log("simplify")
             notes["slimmed"] = simplify(path)
+        multiple = channel_multiple(target.options)
+        if multiple:
+            log(f"pad conv input channels to a multiple of {multiple}")
+            notes["conv_channels_padded"] = pad_conv_channels(path, multiple)
         return notes
 
     def lower(self, job: CompileJob, path: Path, log) -> dict:

@@ -41,7 +41,8 @@ class EPDivergenceError(HpvError):
         super().__init__(
             f"{artifact} diverges on onnxruntime-web's {ep} EP {where}: max abs error {error:.3g} against ONNX "
             f"Runtime's CPU provider (limit {limit:.3g}), checked on {checked_on}. The artifact is refused for "
-            f"{ep}: build it for onnx-wasm, or work around the op at export (e.g. pad its channels)")
+            f"{ep}: build it for onnx-wasm, or work around the op at export (a Conv: set conv_channel_multiple = 4 "
+            f"in the target's [options], as onnx-webgpu does, to pad its input channels)")
 
 
 @dataclass(frozen=True)
