@@ -2,8 +2,8 @@
 
   python bench/quality.py [--sequences 8] [--frames 12] [--strip bench-out/quality-strip.png] [--write-table]
 
-Scores the default pipeline (the whole-body frame, then both hands and the face drawn apart at
-64x64 and stitched in, issue 14) at every k = 0..K, its whole-body frame alone (the `body`
+Scores the default pipeline (the whole-body frame, then both hands (64x64) and the face (96x96)
+drawn apart and stitched in, issue 14) at every k = 0..K, its whole-body frame alone (the `body`
 pipeline: the default with its parts off) at every k, and the baseline on the test split of the
 `cpu` data
 config (sequences no stage trained on: real fingerspelling files and synthetic signing whose arms

@@ -1,5 +1,6 @@
-"""The part generators (issue 14): a hand or the face drawn apart in a small square crop (64x64),
-then stitched into the whole-body frame at the output resolution (`hpv.runtime.stitch`).
+"""The part generators (issue 14): a hand or the face drawn apart in a small square crop (in the
+default pipeline 64x64 a hand, 96x96 the face), then stitched into the whole-body frame at the
+output resolution (`hpv.runtime.stitch`).
 
 Inputs: the frame's keypoints in the crop's own 512 frame (`hpv.parts.PartBox.model_keypoints`: a
 mirrored left hand arrives as a right hand, so one set of hand weights draws both), rasterized in
@@ -99,7 +100,7 @@ class HandGen(PartGen):
 
 
 @register_stage("face_gen", small={"resolution": 16, "width": 8},
-                description="face generator at 64x64: the face's contours and the hands in front of it, colour + alpha")
+                description="face generator (96x96 in the default pipeline): the face's contours and the hands in front of it, colour + alpha")
 class FaceGen(PartGen):
     groups = FACE_CROP_GROUPS
     part_names = ("face",)

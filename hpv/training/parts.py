@@ -4,7 +4,8 @@ same tracked boxes and the same sampling the runtime uses (`hpv.runtime.parts.Pa
 
 The loss is taken on the stitched result inside the crop, alpha x colour + (1 - alpha) x context,
 against the ground truth's crop: alpha grows where the part generator beats what the pipeline
-already drew, and the fixed edge taper keeps it 0 at the crop's border."""
+already drew, and the fixed edge taper keeps it 0 at the crop's border; with
+`LossConfig.colour_weight`, also on the colour alone, so the colour learns where alpha is low."""
 
 from __future__ import annotations
 
@@ -117,10 +118,25 @@ def _unit(u8: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(u8)).float().div(255.0)
 
 
-def composite(stage: Stage, keypoints: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-    """The stitched result inside the crop: alpha x colour + (1 - alpha) x context."""
+def composite(stage: Stage, keypoints: torch.Tensor, context: torch.Tensor, with_colour: bool = False):
+    """The stitched result inside the crop: alpha x colour + (1 - alpha) x context (and the colour
+    itself, with `with_colour`)."""
     color, alpha = stage(keypoints, context)
-    return alpha * color + (1.0 - alpha) * context
+    blended = alpha * color + (1.0 - alpha) * context
+    return (blended, color) if with_colour else blended
+
+
+def part_loss(stage: Stage, keypoints: torch.Tensor, context: torch.Tensor, target: torch.Tensor,
+              cfg: LossConfig) -> torch.Tensor:
+    """The image loss of the stitched crop against the target (images in [0, 1]; the hands' boxes,
+    from the keypoints in the crop's 512 frame, weigh cfg.hand_weight more), plus cfg.colour_weight
+    times the same loss of the colour alone, which then learns whatever alpha blends it by."""
+    pred, colour = composite(stage, keypoints, context, with_colour=True)
+    hands = hand_weight(keypoints.numpy(), context.shape[-1])
+    loss = image_loss(pred * 2 - 1, target * 2 - 1, cfg, hands)
+    if cfg.colour_weight:
+        loss = loss + cfg.colour_weight * image_loss(colour * 2 - 1, target * 2 - 1, cfg, hands)
+    return loss
 
 
 def part_phase(name: str, stage: Stage, train: PartCrops, val: PartCrops, b: Budget, loss_cfg: LossConfig,
@@ -131,9 +147,7 @@ def part_phase(name: str, stage: Stage, train: PartCrops, val: PartCrops, b: Bud
         idx = torch.randint(len(train), (b.batch,), generator=g).numpy()
         kp = torch.from_numpy(train.keypoints[idx])
         ctx, tgt = _unit(train.context[idx]), _unit(train.target[idx])
-        pred = composite(stage, kp, ctx)
-        # the hands' boxes weigh loss_cfg.hand_weight more (keypoints in the crop's 512 frame: crop boxes)
-        loss = image_loss(pred * 2 - 1, tgt * 2 - 1, loss_cfg, hand_weight(train.keypoints[idx], ctx.shape[-1]))
+        loss = part_loss(stage, kp, ctx, tgt, loss_cfg)
         grad = clip_and_step(opt, stage, loss, scheduled_lr(b, i), grad_clip)
         return {"loss": loss.item(), "grad_norm": grad}
 

@@ -64,3 +64,25 @@ def test_tiny_parts_run_trains_both_part_stages(tmp_path):
         assert hist[-1]["step"] == PARTS_ONLY.parts.steps
         assert result.weights[stage].is_file()
     assert not {"generator", "upscaler"} & {h["phase"] for h in result.history}
+
+
+def test_the_colour_loss_reaches_the_colour_where_alpha_is_zero(small_parts):
+    """With the blended loss alone, a pixel whose alpha is 0 gives its colour no gradient (the
+    shipped hand generator's alpha settled at 0.26 on the hand, showing the blurry frame through);
+    `colour_weight` scores the colour itself there too."""
+    import copy
+
+    from hpv.training.config import LossConfig
+    from hpv.training.parts import part_loss
+
+    stage = copy.deepcopy(small_parts.stages["hand_gen"])
+    r = stage.interface().input("context").shape[-1]
+    ctx, tgt = torch.rand(2, 3, r, r), torch.rand(2, 3, r, r)
+    with torch.no_grad():  # alpha's logit far negative: alpha ~ 0 everywhere
+        stage.head.bias[3] = -60.0
+    grads = {}
+    for w in (0.0, 1.0):
+        stage.zero_grad()
+        part_loss(stage, torch.zeros(2, 178, 3), ctx, tgt, LossConfig(colour_weight=w)).backward()
+        grads[w] = stage.head.bias.grad[:3].abs().sum().item()
+    assert grads[0.0] < 1e-12 < grads[1.0]
