@@ -15,7 +15,9 @@ then, for each crop size in --sizes, the ceiling of a part stage at that size: t
 sampled into crops of that size (the same tracked boxes, `sample_crop`) and stitched with the edge
 taper alone (`oracle S`). A stage's figure can approach its size's ceiling but not pass it: a crop
 size whose ceiling is under a target cannot meet it, whatever the training.
-Ends with `ceiling_<part>_psnr_db_at_<S>: X` lines and `model_<part>_psnr_db: X`."""
+It also prints each part stage's mean alpha on the skin (the ground truth's, in its crops) and
+elsewhere: a low alpha on the skin shows the whole-body frame through where the stage's colour is
+worse. Ends with `ceiling_<part>_psnr_db_at_<S>: X` lines and `model_<part>_psnr_db: X`."""
 
 from __future__ import annotations
 
@@ -28,7 +30,6 @@ import numpy as np
 from hpv.artifacts.manifest import load_manifest
 from hpv.metrics import LooksAccumulator
 from hpv.pose.conditioning import DEPTH
-from hpv.runtime import parts as parts_mod
 from hpv.runtime.parts import PartsStep
 from hpv.runtime.pipeline import CompiledPipeline
 from hpv.runtime.stitch import sample_crop
@@ -37,6 +38,7 @@ from hpv.training.config import CONFIGS
 from hpv.training.evaluate import eval_cases, poses_of
 
 OUT_RES = 768
+SKIN = lambda crop: crop[0] > crop[1] + 0.15  # noqa: E731  the signer's skin: red well over green (the screen)
 SWAPS = {  # name -> (colour source, alpha source)
     "model": ("model", "model"),
     "model colour, window alpha": ("model", "window"),
@@ -74,33 +76,33 @@ def main() -> None:
     k = pipe.max_steps
     rows = {**{n: LooksAccumulator() for n in SWAPS}, **{f"oracle {s}": LooksAccumulator() for s in sizes}}
     compose = PartsStep.compose
+    alpha_on = {s: [] for s in pipe.part_sizes}  # per crop: (mean alpha on the skin, elsewhere)
+    run = lambda stage, feeds: pipe.part_runners[stage].run(feeds)  # noqa: E731
     for case in cases:
         cond = poses_of(case.seq, pipe.conditioning_keys)
         pipe.reset(fps=case.seq.fps)
+        # the pipeline's own part calls, made here on its body frame (the boxes track alike)
+        model = PartsStep(pipe.pipeline.part_stages, pipe.part_sizes, case.seq.fps)
         oracles = {s: PartsStep(pipe.pipeline.part_stages, s, case.seq.fps) for s in sizes}
         frames = {n: [] for n in rows}
         for t in range(case.seq.num_frames):
-            seen = {}
-
-            def capture(frame, calls, outputs, *, in_place=False):
-                seen.update(frame=np.array(frame), calls=calls, outs=outputs)
-                return compose(frame, calls, outputs, in_place=in_place)
-
-            parts_mod.PartsStep.compose = staticmethod(capture)
-            try:
-                pose = {key: v[t:t + 1] for key, v in cond.items()}
-                pipe.frame(pose, k)
-            finally:
-                parts_mod.PartsStep.compose = staticmethod(compose)
-            truth = case.target[t]
+            pose = {key: v[t:t + 1] for key, v in cond.items()}
+            body = np.array(pipe.frame(pose, k, parts=False)[0], np.float32)
+            truth, kp = case.target[t], pose["keypoints"][0]
+            z = pose[DEPTH][0] if DEPTH in pose else None
+            calls = model.crops(kp, body, z)
+            outs = PartsStep.outputs(calls, run, pipe._batched_parts)
+            for call, out in zip(calls, outs, strict=True):  # where the stage lets the frame show through
+                skin = SKIN(sample_crop(truth, call.transform))
+                if skin.sum() > 20:
+                    alpha_on[call.stage].append((out["alpha"][0, 0][skin].mean(), out["alpha"][0, 0][~skin].mean()))
             for name, (c, a) in SWAPS.items():
-                frames[name].append(compose(seen["frame"].copy(), seen["calls"], swapped(seen["calls"], seen["outs"], truth, c, a)))
-            z = pose.get(DEPTH)
+                frames[name].append(compose(body.copy(), calls, swapped(calls, outs, truth, c, a)))
             for s, step in oracles.items():
-                calls = step.crops(pose["keypoints"][0], seen["frame"], None if z is None else z[0])
+                o_calls = step.crops(kp, body, z)
                 window = edge_window(s).numpy()
-                outs = [{"color": sample_crop(truth, c.transform)[None], "alpha": window} for c in calls]
-                frames[f"oracle {s}"].append(compose(seen["frame"].copy(), calls, outs))
+                o_outs = [{"color": sample_crop(truth, c.transform)[None], "alpha": window} for c in o_calls]
+                frames[f"oracle {s}"].append(compose(body.copy(), o_calls, o_outs))
         for name, acc in rows.items():
             acc.add(np.stack(frames[name]), case.target, case.keypoints)
     print(f"test split: {len(cases)} sequences, {sum(len(c.target) for c in cases)} frames at {OUT_RES}, "
@@ -110,6 +112,10 @@ def main() -> None:
     results = {n: acc.result() for n, acc in rows.items()}
     for name, m in results.items():
         print(f"{name:28} {m.person_psnr_db:7.2f} {m.hand_psnr_db:6.2f} {m.face_psnr_db:6.2f} {m.silhouette_iou:7.4f}")
+    for stage, pairs in alpha_on.items():
+        if pairs:
+            on, off = np.mean(pairs, axis=0)
+            print(f"{stage}: mean alpha {on:.2f} on the skin, {off:.2f} elsewhere ({len(pairs)} crops)")
     print(f"run time {time.perf_counter() - t0:.0f} s")
     for s in sizes:
         m = results[f"oracle {s}"]
