@@ -1,7 +1,7 @@
 """The in-graph keypoint rasterizer: keypoints [B, 178, 3] -> part fields [B, C, R, R] in [0, 1].
 
 The first module of the keypoint generator (which hands its fields to the later stages), so training
-and every runtime see the same conditioning by construction. Gathers, elementwise arithmetic, Exp and one batched MatMul: ops that ONNX, LiteRT and
+and every runtime see the same conditioning by construction. Gathers, elementwise arithmetic, Exp and a batched MatMul per bucket of channels: ops that ONNX, LiteRT and
 Core ML all run. `hpv.pose.fields` holds the field definitions and the NumPy reference."""
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ class KeypointRaster(nn.Module):
         # longest: padded to the longest of all, 60% of the splats were padding (a finger has a
         # fifth of the palm's), and every one of them cost its Exp and its share of the product.
         self.buckets = splat_buckets(valid.sum(axis=1).astype(int))
-        self.points = sum(len(b) * int(valid[b].sum(axis=1).max()) for b in self.buckets) // self.channels
-        for k, chans in enumerate(self.buckets):
-            p = int(valid[chans].sum(axis=1).max())
+        longest = [int(valid[chans].sum(axis=1).max()) for chans in self.buckets]
+        self.splats = sum(len(chans) * p for chans, p in zip(self.buckets, longest))  # drawn per frame, padding included
+        for k, (chans, p) in enumerate(zip(self.buckets, longest)):
             table = {"ia": torch.from_numpy(ia[chans, :p].reshape(-1)), "ib": torch.from_numpy(ib[chans, :p].reshape(-1)),
                      "t": torch.from_numpy(t[chans, :p]), "valid": torch.from_numpy(valid[chans, :p]),
                      "inv_span": torch.from_numpy(1.0 / ((n[chans] - 1) * SQRT_2PI * sigma[chans]))[:, None],
@@ -73,7 +73,7 @@ class KeypointRaster(nn.Module):
         return torch.cat(out, dim=1)
 
     def macs(self) -> int:
-        return self.channels * self.points * self.resolution * self.resolution
+        return self.splats * self.resolution * self.resolution
 
 
 BUCKET_COST = 0.04  # a bucket's fixed cost (its ~20 ops), as a fraction of drawing every channel at the longest

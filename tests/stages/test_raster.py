@@ -32,7 +32,7 @@ def test_bucketed_raster_matches_reference(name):
     groups = GROUP_SETS[name]
     raster = KeypointRaster(64, groups)
     valid = splat_table(64, groups)[3]
-    assert raster.points * raster.channels < valid.shape[0] * valid.shape[1]  # padding dropped
+    assert raster.splats < valid.shape[0] * valid.shape[1]  # padding dropped
     kp = keypoints(default_sequence(4, seed=5, style="mixed"))
     ref = keypoint_fields(kp, 64, groups)
     got = raster(torch.from_numpy(kp)).numpy()
