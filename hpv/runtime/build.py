@@ -39,11 +39,12 @@ class Build:
     def where(self, record: ArtifactRecord) -> str:
         return f"{self.manifest_path}: artifacts[{self.manifest.artifacts.index(record)}] ({record.path})"
 
-    def runner(self, record: ArtifactRecord):
-        """The artifact's runner (NCHW float feeds -> outputs); a file its runtime refuses is a
-        ManifestError naming it, not the runtime's own exception."""
+    def runner(self, record: ArtifactRecord, threads: int | None = None):
+        """The artifact's runner (NCHW float feeds -> outputs), at `threads` intra-op threads (None:
+        the runtime's default); a file its runtime refuses is a ManifestError naming it, not the
+        runtime's own exception."""
         try:
-            return self.backend.runner(self.folder / record.path, self.target, None)
+            return self.backend.runner(self.folder / record.path, self.target, None, threads)
         except MissingExtraError:
             raise
         except Exception as e:  # noqa: BLE001 - each runtime raises its own types for a bad file

@@ -15,6 +15,7 @@ numpy only; the stage calls are the caller's (`run(stage, feeds) -> outputs`).""
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,21 +81,63 @@ class PartsStep:
         return calls
 
     @staticmethod
-    def outputs(calls: list[PartInput], run: Callable[[str, dict[str, np.ndarray]], Mapping[str, np.ndarray]],
-                batched: Collection[str] = ()) -> list[dict[str, np.ndarray]]:
-        """Each call's outputs, from `run(stage, feeds)`. The calls of a stage in `batched` (one
-        whose artifact takes any batch size) go in one call of that stage, their feeds stacked:
-        both hands in one run (measured: 0.83-0.90 of two runs' time at 64x64 on ONNX Runtime)."""
-        results: list[dict[str, np.ndarray] | None] = [None] * len(calls)
+    def groups(calls: list[PartInput], batched: Collection[str] = ()) -> list[tuple[str, list[int]]]:
+        """The stage runs a frame's calls take: (stage, indices of its calls), in the calls' order
+        of first appearance. The calls of a stage in `batched` (one whose artifact takes any batch
+        size) go in one run, their feeds stacked: both hands in one run (measured: 0.83-0.90 of
+        two runs' time at 64x64 on ONNX Runtime); other calls one run each."""
+        out = []
         for stage in dict.fromkeys(c.stage for c in calls):
             mine = [i for i, c in enumerate(calls) if c.stage == stage]
-            groups = [mine] if stage in batched else [[i] for i in mine]
-            for group in groups:
-                feeds = {k: np.concatenate([calls[i].feeds[k] for i in group]) for k in calls[group[0]].feeds}
-                out = run(stage, feeds)
-                for j, i in enumerate(group):
-                    results[i] = {k: np.asarray(v)[j:j + 1] for k, v in out.items()}
+            out += [(stage, mine)] if stage in batched else [(stage, [i]) for i in mine]
+        return out
+
+    @staticmethod
+    def _run_group(calls: list[PartInput], group: tuple[str, list[int]],
+                   run: Callable[[str, dict[str, np.ndarray]], Mapping[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        stage, idx = group
+        feeds = {k: np.concatenate([calls[i].feeds[k] for i in idx]) for k in calls[idx[0]].feeds}
+        out = run(stage, feeds)
+        return [{k: np.asarray(v)[j:j + 1] for k, v in out.items()} for j in range(len(idx))]
+
+    @staticmethod
+    def outputs(calls: list[PartInput], run: Callable[[str, dict[str, np.ndarray]], Mapping[str, np.ndarray]],
+                batched: Collection[str] = ()) -> list[dict[str, np.ndarray]]:
+        """Each call's outputs, from `run(stage, feeds)`, one run per group (`groups`)."""
+        results: list[dict[str, np.ndarray] | None] = [None] * len(calls)
+        for group in PartsStep.groups(calls, batched):
+            for i, o in zip(group[1], PartsStep._run_group(calls, group, run)):
+                results[i] = o
         return results
+
+    @staticmethod
+    def draw(frame: np.ndarray, calls: list[PartInput],
+             run: Callable[[str, dict[str, np.ndarray]], Mapping[str, np.ndarray]], batched: Collection[str] = (),
+             *, pool: Executor | None = None,
+             run_beside: Callable[[str, dict[str, np.ndarray]], Mapping[str, np.ndarray]] | None = None) -> np.ndarray:
+        """`frame` (float32 [3, R, R]) with the calls' outputs blended into it in place, in the
+        calls' order; the same frame as `compose(frame, calls, outputs(...), in_place=True)`.
+
+        With a `pool` and a frame of two or more runs (`groups`: the face and the hands), the runs
+        go through `run_beside` (sessions of one thread each) at once, the first in this thread
+        and the rest in `pool`, and each layer is blended as soon as its run and the layers behind
+        it are done: the face is pasted while the hands still run. Measured (`python
+        bench/parts_speed.py`): the face and both hands at one thread each side by side take 0.75
+        of their runs one after the other at two threads."""
+        groups = PartsStep.groups(calls, batched)
+        if pool is None or run_beside is None or len(groups) < 2:
+            return PartsStep.compose(frame, calls, PartsStep.outputs(calls, run, batched), in_place=True)
+        pending = [pool.submit(PartsStep._run_group, calls, g, run_beside) for g in groups[1:]]
+        done = {0: PartsStep._run_group(calls, groups[0], run_beside)}
+        where = {i: (n, j) for n, (_, idx) in enumerate(groups) for j, i in enumerate(idx)}
+        for i, call in enumerate(calls):
+            n, j = where[i]
+            if n not in done:
+                done[n] = pending[n - 1].result()
+            o = done[n][j]
+            stitch(frame, [PartLayer(call.part, np.asarray(o["color"])[0], np.asarray(o["alpha"])[0], call.transform)],
+                   in_place=True)
+        return frame
 
     @staticmethod
     def compose(frame: np.ndarray, calls: list[PartInput], outputs: list[Mapping[str, np.ndarray]], *,

@@ -80,7 +80,11 @@ def batches(manifest: Manifest) -> list[int | str]:
 class CompiledPipeline:
     """One build's generator, refiner, upscaler and part stages at one precision and batch size."""
 
-    def __init__(self, build: str | Path | Build, precision: str, batch: int = 1, manifest: Manifest | None = None):
+    def __init__(self, build: str | Path | Build, precision: str, batch: int = 1, manifest: Manifest | None = None,
+                 *, beside: bool = True):
+        """`beside`: a frame's part stage runs (the face, the hands) go side by side, one thread
+        each (`hpv.runtime.parts.PartsStep.draw`), where the pipeline has two part stages or more;
+        False: one after the other, each on every core."""
         # Loaded and checked against the artifacts' own signatures once: pass a Build to reuse it.
         self.loaded = build if isinstance(build, Build) else load_build(build, manifest)
         self.build, self.manifest = self.loaded.folder, self.loaded.manifest
@@ -91,9 +95,9 @@ class CompiledPipeline:
         if missing:
             raise ManifestError(f"{self.build} lacks {missing}: build the whole pipeline (no --stage) to run it")
 
-        def load(stage: str, batch: int = batch) -> StageRunner:
+        def load(stage: str, batch: int = batch, threads: int | None = None) -> StageRunner:
             record = pick_artifact(self.manifest, stage, precision, batch)
-            return StageRunner(record, self.loaded.runner(record))
+            return StageRunner(record, self.loaded.runner(record, threads))
 
         self.generator = load(self.pipeline.generator.stage)
         self.refiner = load(self.pipeline.refiner.stage) if self.pipeline.refiner else None
@@ -102,6 +106,14 @@ class CompiledPipeline:
         self.part_runners = {p.stage.stage: load(p.stage.stage, 1) for p in self.pipeline.parts}
         # Those whose artifact takes any batch draw all their crops of a frame in one call.
         self._batched_parts = {s for s, r in self.part_runners.items() if r.record.batch == "dynamic"}
+        # Side by side, a second session of each part stage at one thread: a frame's face and hands
+        # then run at once instead of each taking both cores in turn.
+        self._beside, self._pool = {}, None
+        if beside and len(self.part_runners) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._beside = {s: load(s, 1, threads=1) for s in self.part_runners}
+            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hpv-parts")
         # The build's own record of K (a build outlives a change of the registry's), else the pipeline's.
         self.max_steps = self.pipeline.max_steps if self.manifest.max_steps is None else self.manifest.max_steps
         built = self.refiner.record.params.get("max_steps", 0) if self.refiner is not None else 0
@@ -210,6 +222,6 @@ class CompiledPipeline:
                 step.track(kp, z)
                 continue
             calls = step.crops(kp, out[b], z)
-            outs = step.outputs(calls, lambda stage, feeds: self.part_runners[stage].run(feeds), self._batched_parts)
-            step.compose(out[b], calls, outs, in_place=True)
+            step.draw(out[b], calls, lambda stage, feeds: self.part_runners[stage].run(feeds), self._batched_parts,
+                      pool=self._pool, run_beside=lambda stage, feeds: self._beside[stage].run(feeds))
         return out

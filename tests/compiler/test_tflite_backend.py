@@ -107,6 +107,21 @@ def test_runner_requantizes_fed_back_state(built):
         assert again[s.output].shape == out[s.output].shape
 
 
+def test_runner_at_one_thread_gives_the_same_outputs(built):
+    from hpv.compiler.backends import get_backend
+
+    a = next(a for a in built.manifest.artifacts if a.precision == "fp32")
+    backend = get_backend("tflite")
+    rng = np.random.default_rng(0)
+    feeds = {t.name: rng.random([d if isinstance(d, int) else 1 for d in t.shape], dtype=np.float32) * 0.5
+             for t in a.inputs}
+    feeds = {k: (v.transpose(0, 3, 1, 2) if v.ndim == 4 else v) for k, v in feeds.items()}
+    want = backend.runner(built.folder / a.path, get_target("tflite-cpu"))(feeds)
+    got = backend.runner(built.folder / a.path, get_target("tflite-cpu"), None, threads=1)(feeds)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-5)
+
+
 def test_fixed_batch_sizes_give_one_artifact_each(tmp_path, monkeypatch):
     batched = get_target("tflite-cpu").model_copy(update={"batch": (1, 4)})
     monkeypatch.setattr(build_mod, "get_target", lambda name: batched)

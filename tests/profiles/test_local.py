@@ -63,8 +63,8 @@ def _slowed(folder, factor: float):
     call spins for the rest): the same build made slower."""
     plain = OnnxBackend.runner
 
-    def runner(self, path, target, stage=None):
-        run = plain(self, path, target, stage)
+    def runner(self, path, target, stage=None, threads=None):
+        run = plain(self, path, target, stage, threads)
         if folder not in path.parents:
             return run
 

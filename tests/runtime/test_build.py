@@ -116,6 +116,23 @@ def test_runner_that_refuses_the_file_is_a_manifest_error(small_build, tmp_path)
         build.runner(record)
 
 
+def test_a_runner_at_one_thread_gives_the_same_outputs(small_build):
+    """`Build.runner(record, threads=1)` (the runtime's side-by-side part sessions) computes what
+    the default session does."""
+    import numpy as np
+
+    from hpv.runtime.pipeline import _nchw
+
+    build = load_build(small_build.folder)
+    record = next(a for a in build.manifest.artifacts if a.precision == "fp32")
+    rng = np.random.default_rng(0)
+    feeds = {t.name: rng.random(_nchw(t, 1), dtype=np.float32) * 0.5 for t in record.inputs}
+    want, got = build.runner(record)(feeds), build.runner(record, threads=1)(feeds)
+    assert want.keys() == got.keys()
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-6)
+
+
 def _render(folder, tmp_path):
     return CliRunner().invoke(cli, ["render", "-o", str(tmp_path / "x.mp4"), "--artifacts", str(folder),
                                     "--frames", "2", "-k", "1"])

@@ -72,9 +72,10 @@ class Backend(ABC):
         """Turn the prepared file at `path` into `job.precision`, in place; return notes."""
 
     @abstractmethod
-    def runner(self, path: Path, target: Target, stage: Stage) -> Runner:
+    def runner(self, path: Path, target: Target, stage: Stage, threads: int | None = None) -> Runner:
         """A callable that runs the artifact on this machine, for verification. (Core ML, which
-        cannot run here, runs the artifact's own weights in `stage`.)"""
+        cannot run here, runs the artifact's own weights in `stage`.) `threads`: the runtime's
+        intra-op threads (None: its default, every core), where it has the option."""
 
     def check_target(self, target: Target) -> None:
         """Refuse a target whose options this backend cannot honour, before anything is built."""

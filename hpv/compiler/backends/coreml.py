@@ -147,7 +147,7 @@ class CoreMLBackend(Backend):
         flags["likely_fallback"] = bool(flags["fallback_ops"] or flags.get("oversize_tensors"))
         return flags
 
-    def runner(self, path: Path, target: Target, stage):
+    def runner(self, path: Path, target: Target, stage, threads: int | None = None):
         """The PyTorch stage computing with the artifact's own weights (decompressed, as stored)."""
         from hpv.compiler.coreml.convert import fold_batchnorm
         from hpv.compiler.coreml.inspect import effective_state_dict

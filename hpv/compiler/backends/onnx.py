@@ -57,7 +57,7 @@ class OnnxBackend(Backend):
                               quantize_first_layer=job.stage.int8_first_layer)
         return notes
 
-    def runner(self, path: Path, target: Target, stage=None):
+    def runner(self, path: Path, target: Target, stage=None, threads: int | None = None):
         from hpv.compiler.web.runner import browser_runner, parse_verified_on
 
         # A browser target's artifacts are verified (the build passes the stage) inside Chromium on
@@ -70,6 +70,8 @@ class OnnxBackend(Backend):
 
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        if threads is not None:
+            opts.intra_op_num_threads = threads
         # Idle intra-op threads would spin and steal cores from whatever runs beside the session
         # (the next stage's session, the video encoder).
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")

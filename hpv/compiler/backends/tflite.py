@@ -18,10 +18,10 @@ THREADS = 2
 LEARNED_TFLITE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED")
 
 
-def _interpreter(path: Path):
+def _interpreter(path: Path, threads: int | None = None):
     from ai_edge_litert.interpreter import Interpreter
 
-    return Interpreter(model_path=str(path), num_threads=THREADS)
+    return Interpreter(model_path=str(path), num_threads=THREADS if threads is None else threads)
 
 
 def prologue_op_indices(details: list[dict], input_details: list[dict], inputs: list[str]) -> set[int]:
@@ -130,13 +130,13 @@ class LiteRTBackend(Backend):
             raise DelegateFallbackError(path.name, target.name, fallback, target.max_fallback_ops)
         return notes
 
-    def runner(self, path: Path, target: Target, stage=None):
+    def runner(self, path: Path, target: Target, stage=None, threads: int | None = None):
         """Run with NCHW float feeds (as verification holds them): transposes to NHWC, quantizes
         int8 inputs with their scale and zero point, dequantizes int8 outputs, transposes back.
         Feeding a dequantized state output back in requantizes it with the input's scale."""
         # set_tensor/invoke rather than the signature runner: after some int8 calibrations the
         # runner reported "Tensor data is null" for a model that invokes correctly.
-        it = _interpreter(path)
+        it = _interpreter(path, threads)
         it.allocate_tensors()
         sig = self.io_signature(path)
         ins = [(t, d["index"]) for t, d in zip(sig["inputs"], it.get_input_details())]
