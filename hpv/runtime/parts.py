@@ -9,7 +9,8 @@ body is then left to the whole-body frame), and the upscaled frame [3, R, R] in 
    drawn: the whole-body frame shows it), its stage gets the keypoints in the crop's frame
    (`PartBox.model_keypoints`) and the frame's crop under the box (`sample_crop`, bilinear) as
    `context`;
-3. the stage's colour and alpha are blended into the frame back to front (`layer_order`, `stitch`).
+3. the stage's colour and alpha are blended into the frame back to front (`layer_order`, `stitch`);
+   `draw` runs the stages side by side where the caller gives it a pool and one-thread sessions.
 numpy only; the stage calls are the caller's (`run(stage, feeds) -> outputs`)."""
 
 from __future__ import annotations
