@@ -56,6 +56,7 @@ NOT_RUN = {
     "hpv train --pipeline default --config cpu-parts-hands --out runs-hands": "20 minutes of training",
     "hpv train --pipeline default --config cpu-parts-hands-2 --out runs-hands-2": "10 minutes of training",
     "hpv train --pipeline default --config cpu-parts-face --out runs-face": "25 minutes of training",
+    "hpv train --pipeline default --config cpu-parts-face-2 --out runs-face-2": "16 minutes of training",
     "python bench/quality.py --artifacts artifacts/onnx-cpu --sequences 6 --frames 10 --write-table --no-baseline":
         "~6 min, and --write-table rewrites the package's quality table",
     "python bench/pipeline_speed.py": "a benchmark: builds both pipelines at full size and times them for minutes",
