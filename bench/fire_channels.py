@@ -7,7 +7,8 @@ ORT's NCHWc layout runs Concat in its blocked layout only when every input's cha
 blocks; otherwise it puts a ReorderOutput before and a ReorderInput after each Concat (24 of them
 in fire_gen, 16 in the refiner). A weight transform that pads with zero filters (and zero input
 weights in the consumers) would keep the function; this measures whether it would pay.
-They run in turns, --runs rounds, 2 intra-op threads, spinning off. The last line is
+They run in turns, --runs rounds, in the runtime's ONNX Runtime sessions (every core, spinning
+off, denormals flushed). The last line is
   padded_over_as_built: <median of the sizes' ms ratios>
 
   .venv/bin/python bench/fire_channels.py [--runs 40]"""
@@ -15,14 +16,17 @@ They run in turns, --runs rounds, 2 intra-op threads, spinning off. The last lin
 from __future__ import annotations
 
 import argparse
-import io
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import torch
 from torch import nn
+
+from hpv.compiler.backends import get_backend
+from hpv.targets import get_target
 
 
 class Fire(nn.Module):
@@ -40,15 +44,12 @@ def three_fires(expand: int) -> nn.Module:
     return nn.Sequential(Fire(2 * expand, 12, expand), Fire(2 * expand, 12, expand), Fire(2 * expand, 12, expand)).eval()
 
 
-def session(module: nn.Module, x: torch.Tensor) -> ort.InferenceSession:
-    buf = io.BytesIO()
-    torch.onnx.export(module, (x,), buf, input_names=["x"], output_names=["y"], dynamo=False)
-    o = ort.SessionOptions()
-    o.log_severity_level = 3
-    o.intra_op_num_threads = 2
-    o.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    o.add_session_config_entry("session.set_denormal_as_zero", "1")
-    return ort.InferenceSession(buf.getvalue(), o, providers=["CPUExecutionProvider"])
+def runner(module: nn.Module, x: torch.Tensor, folder: Path):
+    """The module exported to ONNX and run as hpv's runtime runs an artifact (the ONNX backend's
+    runner: the same session options)."""
+    path = folder / f"fire_{x.shape[1]}.onnx"
+    torch.onnx.export(module, (x,), str(path), input_names=["x"], output_names=["y"], dynamo=False)
+    return get_backend("onnx").runner(path, get_target("onnx-cpu"))
 
 
 # (resolution, expand channels as in fire_gen / the refiner, padded to the block)
@@ -65,14 +66,15 @@ def main() -> None:
     ratios = []
     for r, e, padded in SIZES:
         ways = {}
-        for ch in (e, padded):
-            x = torch.randn(1, 2 * ch, r, r)
-            ways[ch] = (session(three_fires(ch), x), {"x": rng.random((1, 2 * ch, r, r), dtype=np.float32)})
+        with tempfile.TemporaryDirectory() as tmp:
+            for ch in (e, padded):
+                x = torch.randn(1, 2 * ch, r, r)
+                ways[ch] = (runner(three_fires(ch), x, Path(tmp)), {"x": rng.random((1, 2 * ch, r, r), dtype=np.float32)})
         ms = {ch: [] for ch in ways}
         for _ in range(args.runs):
-            for ch, (s, feeds) in ways.items():
+            for ch, (run, feeds) in ways.items():
                 t0 = time.perf_counter()
-                s.run(None, feeds)
+                run(feeds)
                 ms[ch].append((time.perf_counter() - t0) * 1e3)
         a, b = np.median(ms[e]), np.median(ms[padded])
         ratios.append(b / a)

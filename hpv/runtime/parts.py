@@ -123,7 +123,7 @@ class PartsStep:
         go through `run_beside` (sessions of one thread each) at once, the first in this thread
         and the rest in `pool`, and each layer is blended as soon as its run and the layers behind
         it are done: the face is pasted while the hands still run. Measured (`python
-        bench/parts_speed.py`): the face and both hands at one thread each side by side take 0.75
+        bench/parts_speed.py`): the face and both hands at one thread each side by side took 0.74
         of their runs one after the other at two threads."""
         groups = PartsStep.groups(calls, batched)
         if pool is None or run_beside is None or len(groups) < 2:

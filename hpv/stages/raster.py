@@ -1,8 +1,9 @@
 """The in-graph keypoint rasterizer: keypoints [B, 178, 3] -> part fields [B, C, R, R] in [0, 1].
 
 The first module of the keypoint generator (which hands its fields to the later stages), so training
-and every runtime see the same conditioning by construction. Gathers, elementwise arithmetic, Exp and a batched MatMul per bucket of channels: ops that ONNX, LiteRT and
-Core ML all run. `hpv.pose.fields` holds the field definitions and the NumPy reference."""
+and every runtime see the same conditioning by construction. Gathers, elementwise arithmetic, Exp
+and a batched MatMul per bucket of channels: ops that ONNX, LiteRT and Core ML all run.
+`hpv.pose.fields` holds the field definitions and the NumPy reference."""
 
 from __future__ import annotations
 

@@ -290,6 +290,7 @@ def test_drawing_side_by_side_is_the_sequential_frame(synthetic, batched):
                 return _varying(stage, feeds)
 
             got = PartsStep.draw(frame.copy(), calls, _varying, batched, pool=pool, run_beside=beside)
+            assert np.isfinite(got).all()  # assert_array_equal takes NaN for NaN
             np.testing.assert_array_equal(got, want)
             if len(PartsStep.groups(calls, batched)) > 1:
                 assert sorted(beside_stages) == sorted(s for s, _ in PartsStep.groups(calls, batched))
@@ -328,4 +329,6 @@ def test_compiled_parts_side_by_side_draw_the_same_frames(parts_build):
         pipe.reset(fps=seq.fps)
     for t in range(seq.num_frames):
         at = {k: v[t:t + 1] for k, v in poses.items()}
-        np.testing.assert_array_equal(beside.frame(at, 1), sequential.frame(at, 1))
+        got = beside.frame(at, 1)
+        assert np.isfinite(got).all()  # assert_array_equal takes NaN for NaN
+        np.testing.assert_array_equal(got, sequential.frame(at, 1))
