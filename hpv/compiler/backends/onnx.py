@@ -1,5 +1,5 @@
-"""ONNX backend: export -> simplify -> pad conv channels (a target option) -> precision, run in that
-order; verified in ONNX Runtime (a browser target: in Chromium on its EP)."""
+"""ONNX backend: export -> simplify -> pad conv channels and conv blocks (target options) ->
+precision, run in that order; verified in ONNX Runtime (a browser target: in Chromium on its EP)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class OnnxBackend(Backend):
 
     def prepare(self, stage, target: Target, path: Path, log, batch: int | None = None) -> dict:
         from hpv.compiler.onnx.export import export_onnx
+        from hpv.compiler.onnx.pad_blocks import conv_block, pad_conv_blocks
         from hpv.compiler.onnx.pad_channels import channel_multiple, pad_conv_channels
         from hpv.compiler.onnx.simplify import simplify
 
@@ -37,6 +38,10 @@ class OnnxBackend(Backend):
         if multiple:
             log(f"pad conv input channels to a multiple of {multiple}")
             notes["conv_channels_padded"] = pad_conv_channels(path, multiple)
+        block = conv_block(target.options)
+        if block:
+            log(f"pad conv outputs to blocks of {block}")
+            notes["conv_blocks_padded"] = pad_conv_blocks(path, block)
         return notes
 
     def lower(self, job: CompileJob, path: Path, log) -> dict:

@@ -24,12 +24,17 @@ from hpv.errors import ConfigError
 
 def channel_multiple(options: dict) -> int | None:
     """The target's `conv_channel_multiple` option: None when unset, else an integer >= 2."""
-    value = options.get("conv_channel_multiple")
+    return integer_option(options, "conv_channel_multiple",
+                          "the multiple of input channels every spatial convolution is padded to")
+
+
+def integer_option(options: dict, name: str, meaning: str) -> int | None:
+    """A target option that must be an integer >= 2 (`meaning` says what it is): None when unset."""
+    value = options.get(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) or int(value) < 2:
-        raise ConfigError(f"target option conv_channel_multiple = {value!r}: write an integer >= 2 "
-                          "(the multiple of input channels every spatial convolution is padded to)")
+        raise ConfigError(f"target option {name} = {value!r}: write an integer >= 2 ({meaning})")
     return int(value)
 
 
