@@ -20,7 +20,7 @@ import numpy as np
 from hpv.runtime import stitch
 
 
-def dense(src: np.ndarray, ty, tx) -> np.ndarray:
+def dense(src: np.ndarray, ty, tx, scratch=None) -> np.ndarray:
     def matrix(taps, size: int) -> np.ndarray:
         i0, w = taps
         m = np.zeros((len(i0), size + 2), np.float32)  # columns 0 and size + 1 catch the taps outside

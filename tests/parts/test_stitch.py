@@ -84,6 +84,33 @@ def test_stitch_matches_the_reference(seed):
     assert got.dtype == np.float32 and got.shape == frame.shape
 
 
+def test_work_arrays_reused_across_sizes_and_threads_change_nothing():
+    """A paste's work arrays are kept per thread from one call to the next (`stitch.Scratch`):
+    pastes of growing and shrinking crops, in one thread and in two at once, still match the
+    reference, and what a paste returns shares no memory with them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(7)
+    res = 96
+    cases = []
+    for s, side in ((24, 200), (8, 60), (32, 330), (16, 120)):
+        b = box("right_hand", rng.uniform(150, 350), rng.uniform(150, 350), side)
+        cases.append(({"right_hand": random_layer(rng, "right_hand", b.transform(s, res))},
+                      rng.uniform(0, 1, (3, res, res)).astype(np.float32)))
+
+    def run_all():
+        return [stitch(frame, layers) for layers, frame in cases]
+
+    want = [reference_stitch(frame, layers, ("right_hand",)) for layers, frame in cases]
+    first = run_all()
+    with ThreadPoolExecutor(2) as pool:
+        both = [f.result() for f in [pool.submit(run_all), pool.submit(run_all)]]
+    for got in (first, run_all(), *both):
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(g, w, atol=TOLERANCE)
+    assert not any(np.shares_memory(a, b) for a in first for b in first if a is not b)
+
+
 def test_a_crop_at_one_frame_pixel_per_crop_pixel_is_copied_exactly():
     """The half-pixel convention: at scale 1 and an integer offset, crop pixel centres land on frame
     pixel centres: an opaque crop is copied as is (mirrored for the left hand), nothing bleeds."""
