@@ -8,10 +8,10 @@ let keypoints = null;
 
 // poseUrl: a .pose file; or keypointsUrl: raw float32 [T, 178, 3] keypoints (at `fps`).
 async function open({ buildUrl, poseUrl = null, keypointsUrl = null, fps = 25, precision = "fp32", worker = true,
-                      threads = 1, ep = "wasm" }) {
+                      threads = 1, ep = "wasm", spinning = undefined }) {
   if (runner) await runner.close();
   const build = ep === "webgpu" ? "ort.webgpu.min.mjs" : "ort.wasm.min.mjs";
-  runner = await startRunner({ buildUrl, ortUrl: ORT + build, wasmPaths: ORT, precision, threads,
+  runner = await startRunner({ buildUrl, ortUrl: ORT + build, wasmPaths: ORT, precision, threads, spinning,
                                executionProviders: [ep], worker: worker ? "/web/dist/worker.js" : false });
   if (poseUrl) {
     keypoints = toKeypoints(readPose(await (await fetch(poseUrl)).arrayBuffer()));
@@ -30,8 +30,8 @@ function at(t) {
 }
 
 // Frames [0, count) at k (part stages drawn or not) from a fresh state; POSTs [count, 3, H, W]
-// float32 to `slot` when given.
-async function frames({ count, k, parts = true, slot = null, draw = false }) {
+// float32 to `slot` when given. Times: each frame's total ms, or with `phases` its FrameTimes.
+async function frames({ count, k, parts = true, slot = null, draw = false, phases = false }) {
   await runner.reset(keypoints.fps);
   const n = Math.min(count, keypoints.frames);
   const times = [];
@@ -40,7 +40,7 @@ async function frames({ count, k, parts = true, slot = null, draw = false }) {
   for (let t = 0; t < n; t++) {
     const { kp, depth } = at(t);
     const f = await runner.frame(kp, k, { parts, depth });
-    times.push(f.times.total);
+    times.push(phases ? f.times : f.times.total);
     if (slot) images.push(f.image);
     if (renderer) renderer.draw(f.image, runner.ready.resolution, runner.ready.range);
   }

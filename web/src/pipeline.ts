@@ -11,9 +11,16 @@ type Tensor = any;
 export interface PipelineOptions {
   precision?: string;            // default: fp32 when the build has it
   executionProviders?: string[]; // default ["wasm"]
+  spinning?: boolean;            // wasm threads spin between a run's ops (default SPINNING)
 }
 
-export interface FrameTimes { generator: number; refiner: number; upscaler: number; parts: number; total: number; }
+/** Whether the sessions' wasm threads spin between a run's ops (they stop when it returns). */
+export const SPINNING = false;
+
+/** ms of a frame's phases; `partRuns` is the part stages' runs inside `parts` (the rest of it
+ *  is cropping and stitching). */
+export interface FrameTimes { generator: number; refiner: number; upscaler: number; parts: number; partRuns: number;
+                              total: number; }
 
 export interface FrameOptions {
   parts?: boolean;                // draw the part stages (default true); their boxes are tracked either way
@@ -44,6 +51,7 @@ export class WebPipeline {
   private previous: Tensor | null = null;
   readonly maxSteps: number;
   lastTimes: FrameTimes | null = null;
+  private partRunMs = 0;
 
   private parts: PartsStep | null = null;
   private readonly partSizes: Record<string, number> | null;
@@ -88,10 +96,13 @@ export class WebPipeline {
       // stages (no readback); images come back to the CPU for the range change and the canvas.
       const keep = onGpu ? Object.fromEntries(rec.outputs.filter((t) => t.role === "state" || t.role === "fields")
         .map((t) => [t.name, "gpu-buffer"])) : {};
-      // As the Python runtime's sessions: idle wasm threads sleep instead of spinning, so with 2
-      // threads on 2 cores the stage's helper thread does not starve the worker and the page.
+      // Idle wasm threads sleep instead of spinning (spinning: only within a run, stopped when it
+      // returns), so with 2 threads on 2 cores the stage's helper thread does not starve the
+      // worker and the page.
+      const spin = options.spinning ?? SPINNING;
       const opts = { executionProviders: eps, graphOptimizationLevel: "all",
-                     extra: { session: { intra_op: { allow_spinning: "0" } } },
+                     extra: { session: { intra_op: { allow_spinning: spin ? "1" : "0" },
+                                         ...(spin ? { force_spinning_stop: "1" } : {}) } },
                      ...(Object.keys(keep).length ? { preferredOutputLocation: keep } : {}) };
       return new Stage(rec, await ort.InferenceSession.create(bytes, opts));
     };
@@ -159,6 +170,7 @@ export class WebPipeline {
     const img = (await u["upscaled"].getData()) as Float32Array;
     if (fields && fields.location === "gpu-buffer") fields.dispose();
     const t3 = performance.now();
+    this.partRunMs = 0;
     if (this.parts) {  // stitched into the upscaler's output, which only we hold
       if (!parts) {
         this.parts.track(keypoints, depth);
@@ -169,16 +181,20 @@ export class WebPipeline {
       }
     }
     const t4 = performance.now();
-    this.lastTimes = { generator: t1 - t0, refiner: t2 - t1, upscaler: t3 - t2, parts: t4 - t3, total: t4 - t0 };
+    this.lastTimes = { generator: t1 - t0, refiner: t2 - t1, upscaler: t3 - t2, parts: t4 - t3, partRuns: this.partRunMs,
+                       total: t4 - t0 };
     return img;
   }
 
   private async runPart(stage: string, count: number, keypoints: Float32Array, context: Float32Array): Promise<PartOutput> {
     const T = this.ort.Tensor, r = this.partRunners.get(stage)!;
     const kp = r.input("keypoints")!, ctx = r.input("context")!;
+    const t0 = performance.now();
     const out = await r.session.run({ [kp.name]: new T("float32", keypoints, concrete(kp, count)),
                                       [ctx.name]: new T("float32", context, concrete(ctx, count)) });
-    return { color: (await out["color"].getData()) as Float32Array, alpha: (await out["alpha"].getData()) as Float32Array };
+    const got = { color: (await out["color"].getData()) as Float32Array, alpha: (await out["alpha"].getData()) as Float32Array };
+    this.partRunMs += performance.now() - t0;
+    return got;
   }
 
   private poseFeed(stage: Stage, fields: Tensor | null, keypoints: Float32Array): Record<string, Tensor> {

@@ -10,6 +10,7 @@ export interface RunnerOptions {
   precision?: string;
   executionProviders?: string[];
   threads?: number;        // wasm threads (default `defaultThreads()`)
+  spinning?: boolean;      // wasm threads spin within a run (default pipeline.SPINNING)
   worker?: boolean | string;  // false: main thread; a URL: the worker script (default: dist/worker.js beside this module)
 }
 
@@ -53,7 +54,8 @@ export async function startMain(o: RunnerOptions): Promise<Runner> {
   o = absolute(o);
   const ort = await setupOrt(o.ortUrl, o.wasmPaths, o.threads ?? defaultThreads());
   const manifest = await loadManifest(o.buildUrl);
-  const p = await WebPipeline.create(ort, o.buildUrl, manifest, { precision: o.precision, executionProviders: o.executionProviders });
+  const p = await WebPipeline.create(ort, o.buildUrl, manifest, { precision: o.precision, executionProviders: o.executionProviders,
+                                                                          spinning: o.spinning });
   return {
     ready: { manifest, precision: p.precision, resolution: p.resolution, range: p.outputRange, maxSteps: p.maxSteps,
              hasParts: p.hasParts, where: "main", ort: ort.env.versions?.web ?? "?" },

@@ -20,8 +20,9 @@ class RuntimePage:
     """`with RuntimePage(build, pose) as p: p.frames(12, k=1)` -> [12, 3, H, W] float32."""
 
     def __init__(self, build: Path, pose: Path | np.ndarray, *, precision: str = "fp32", worker: bool = True,
-                 threads: int = 1, ep: str = "wasm"):
-        """pose: a .pose file (read in the page by the web package), or float32 [T, 178, 3] keypoints."""
+                 threads: int = 1, ep: str = "wasm", spinning: bool | None = None):
+        """pose: a .pose file (read in the page by the web package), or float32 [T, 178, 3] keypoints.
+        spinning: whether the sessions' wasm threads spin within a run (None: the package's default)."""
         build_package()
         self.ep, self.threads = ep, threads
         self.server = LocalServer().__enter__()
@@ -41,7 +42,7 @@ class RuntimePage:
             self.browser.goto(self.server.url("/web/pages/frames.html"))
             self.browser.eval(_WAIT_READY)
             opts = {"buildUrl": self.server.url("/build/"), **source, "precision": precision, "worker": worker,
-                    "threads": threads, "ep": ep}
+                    "threads": threads, "ep": ep, **({} if spinning is None else {"spinning": spinning})}
             self.ready: dict = self.browser.eval(f"return await hpvFrames.open({json.dumps(opts)});")
         except BaseException:
             self.close()
