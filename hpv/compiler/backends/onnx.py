@@ -77,13 +77,11 @@ class OnnxBackend(Backend):
         opts.log_severity_level = 3
         if threads is not None:
             opts.intra_op_num_threads = threads
-        # Intra-op threads spin between a run's ops (a frame is ~100 small ops: parking and waking
-        # them costs more) but stop when the run returns, so an idle session's threads do not take
-        # a core from whatever runs next (the next stage's session, the video encoder). Measured in
-        # turns on whole frames (fp32 k = 1 with the parts): 0.95 of the time with spinning off
-        # throughout; spinning left on after runs made frames 3-5x slower.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "1")
-        opts.add_session_config_entry("session.force_spinning_stop", "1")
+        # Idle intra-op threads would spin and steal cores from whatever runs beside the session
+        # (the next stage's session, the video encoder). Spinning only within a run (stopped when
+        # it returns: force_spinning_stop) made frames alone 0.95 of the time, but `hpv render`'s,
+        # which share the cores with the encoder, slower (27.5-30.1 fps against 28.2-33.7, in turns).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # Denormal floats (a Gaussian's tail, a decaying state) slow x86 kernels 2x and more.
         opts.add_session_config_entry("session.set_denormal_as_zero", "1")
         session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
