@@ -141,13 +141,29 @@ BOX_PAD = 1.3  # a part's box side: BOX_PAD x its keypoints' extent + BOX_MARGIN
 BOX_MARGIN = 12.0  # in 512-frame units
 
 
-def chroma_foreground(frames: np.ndarray) -> np.ndarray:
-    """bool [T, H, W]: pixels the app's chroma key keeps (not g > 0.5, g > 1.5 r, g > 1.5 b)."""
+def chroma_foreground(frames: np.ndarray, work: dict | None = None) -> np.ndarray:
+    """bool [T, H, W]: pixels the app's chroma key keeps (not g > 0.5, g > 1.5 r, g > 1.5 b).
+    With `work` (a dict kept by the caller), its temporaries and the result live in arrays kept
+    there from call to call (the result then valid until the next such call): the same values
+    without the page faults of fresh frame-sized arrays."""
     f = np.asarray(frames)
     if f.ndim != 4 or f.shape[1] != 3:
         raise ConfigError(f"chroma_foreground wants [T, 3, H, W] frames in [0, 1]; got {f.shape}")
     r, g, b = f[:, 0], f[:, 1], f[:, 2]
-    return ~((g > 0.5) & (g > 1.5 * r) & (g > 1.5 * b))
+    if work is None:
+        return ~((g > 0.5) & (g > 1.5 * r) & (g > 1.5 * b))
+
+    def held(name: str, dtype) -> np.ndarray:
+        a = work.get(name)
+        if a is None or a.shape != g.shape or a.dtype != dtype:
+            a = work[name] = np.empty(g.shape, dtype)
+        return a
+
+    scaled, keyed, test = held("scaled", f.dtype), held("keyed", bool), held("test", bool)
+    np.greater(g, np.multiply(r, 1.5, out=scaled), out=keyed)
+    keyed &= np.greater(g, np.multiply(b, 1.5, out=scaled), out=test)
+    keyed &= np.greater(g, 0.5, out=test)
+    return np.logical_not(keyed, out=keyed)
 
 
 def dilate(mask: np.ndarray, radius: int) -> np.ndarray:

@@ -107,3 +107,14 @@ def test_psnr_of_nan_is_nan_not_the_cap():
     a = np.zeros((2, 2))
     assert np.isnan(psnr(a, np.full((2, 2), np.nan), 1.0))
     assert psnr(a, np.full((2, 2), np.inf), 1.0) == -np.inf
+
+
+def test_chroma_key_in_kept_work_arrays_is_the_same():
+    from hpv.metrics import chroma_foreground
+
+    rng = np.random.default_rng(0)
+    work: dict = {}
+    for shape in ((2, 3, 8, 8), (2, 3, 8, 8), (1, 3, 5, 7)):  # reused, then a new shape
+        f = rng.uniform(0, 1, shape).astype(np.float32)
+        f[:, 1, :3] = 0.9
+        np.testing.assert_array_equal(chroma_foreground(f, work), chroma_foreground(f))

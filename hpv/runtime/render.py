@@ -152,16 +152,69 @@ class Background:
     def suffix(self) -> str:
         return ".mov" if self.mode == "alpha" else ".mp4"
 
-    def apply(self, images: np.ndarray, rgb: np.ndarray) -> np.ndarray:
-        """uint8 [B,H,W,3|4] frames from the model's [B,3,H,W] in [0,1] and their uint8 rgb."""
+    def apply(self, images: np.ndarray | None, rgb: np.ndarray, person: np.ndarray | None = None) -> np.ndarray:
+        """uint8 [B,H,W,3|4] frames from the model's [B,3,H,W] in [0,1] and their uint8 rgb (or,
+        instead of the frames, their chroma key `person` [B,H,W] when already computed)."""
         if self.mode == "keep":
             return rgb
-        from hpv.metrics import chroma_foreground
+        if person is None:
+            from hpv.metrics import chroma_foreground
 
-        person = chroma_foreground(images)  # [B, H, W]
+            person = chroma_foreground(images)  # [B, H, W]
         if self.mode == "alpha":
             return np.concatenate([rgb, (person * np.uint8(255))[..., None]], axis=-1)
         return np.where(person[..., None], rgb, np.array(self.rgb, np.uint8))
+
+
+class VideoFrames:
+    """The model's frames [B,3,H,W] in its output range [lo, hi] -> uint8 video frames over the
+    background, as `(images - lo) / (hi - lo)` scaled to bytes (truncated) and keyed
+    (`Background.apply`'s values), in few passes and into work arrays kept from frame to frame.
+    `planar` (every background but alpha): [B,3,H,W] RGB planes, which the writer hands the encoder
+    as planar GBR without a transpose; else [B,H,W,4] RGBA. Measured alone at 768: 7.3 ms a
+    frame the plain NumPy way (fresh 7 MB temporaries, an interleaving transpose, a masked
+    select), 1.3 ms this way."""
+
+    def __init__(self, lo: float, hi: float, background: Background):
+        self.lo, self.hi, self.background = float(lo), float(hi), background
+        self.planar = background.mode != "alpha"
+        self._unit: np.ndarray | None = None
+        self._key: dict = {}
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        if self._unit is None or self._unit.shape != images.shape:
+            self._unit = np.empty(images.shape, np.float32)
+        unit = self._unit
+        np.subtract(images, self.lo, out=unit)
+        np.divide(unit, self.hi - self.lo, out=unit)
+        person = None
+        if self.background.mode != "keep":
+            from hpv.metrics import chroma_foreground
+
+            person = chroma_foreground(unit, self._key)
+        np.multiply(unit, 255, out=unit)
+        unit += 0.5
+        np.clip(unit, 0, 255, out=unit)
+        if not self.planar:
+            rgb = unit.astype(np.uint8).transpose(0, 2, 3, 1)
+            return self.background.apply(None, rgb, person)
+        planes = np.empty(unit.shape, np.uint8)  # a new array: it goes to the encoder
+        np.copyto(planes, unit, casting="unsafe")  # truncated, as astype(uint8)
+        if person is not None:  # the colour where keyed, in bytes: plane & keep | colour & ~keep
+            keep = np.multiply(person.view(np.uint8), np.uint8(255), out=self._held("keep", person.shape))
+            off = np.invert(keep, out=self._held("off", person.shape))
+            fill = self._held("fill", person.shape)
+            for c, value in enumerate(self.background.rgb):
+                np.bitwise_and(planes[:, c], keep, out=planes[:, c])
+                if value:
+                    np.bitwise_or(planes[:, c], np.bitwise_and(off, np.uint8(value), out=fill), out=planes[:, c])
+        return planes
+
+    def _held(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        a = self._key.get(name)
+        if a is None or a.shape != shape or a.dtype != np.uint8:
+            a = self._key[name] = np.empty(shape, np.uint8)
+        return a
 
 
 def check_outputs(outputs: list[Path], background: Background | None = None) -> None:
@@ -225,13 +278,29 @@ class _Writer:
             self.close(keep=False)  # no partial file left by a writer that never started
             raise
 
-    def write(self, images: np.ndarray) -> None:
+    def write(self, images: np.ndarray, planar: bool = False) -> None:
+        """uint8 frames, one per output: [N,H,W,3|4], or with `planar` [N,3,H,W] RGB planes."""
         import av
 
         for container, stream, image in zip(self.containers, self.streams, images):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=self.fmt)
+            frame = self._planar_frame(image) if planar else None
+            if frame is None:
+                image = image.transpose(1, 2, 0) if planar else image
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=self.fmt)
             for packet in stream.encode(frame):
                 container.mux(packet)
+
+    @staticmethod
+    def _planar_frame(planes: np.ndarray):
+        """A planar GBR frame holding `planes` [3,H,W] (RGB), or None where its rows are padded."""
+        import av
+
+        frame = av.VideoFrame(planes.shape[2], planes.shape[1], "gbrp")
+        if any(p.line_size != planes.shape[2] for p in frame.planes):
+            return None
+        for plane, c in zip(frame.planes, (1, 2, 0)):  # gbrp: green, blue, red
+            plane.update(np.ascontiguousarray(planes[c]))
+        return frame
 
     def close(self, keep: bool) -> None:
         for i, container in enumerate(self.containers):
@@ -289,6 +358,7 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
     report = RenderReport(outputs, n, len(seqs), 0.0, 0.0, deadline_ms=1000 / fps if fps else None,
                           plan=None if chosen is None else chosen.reason, precision=precision, batch=batch,
                           has_parts=pipe.has_parts)
+    to_video = VideoFrames(lo, hi, background)
     frames_q: queue.Queue = queue.Queue(maxsize=buffer)
     failure: list[BaseException] = []
     stop = threading.Event()  # set when the consumer gives up (an error, Ctrl-C, SIGTERM)
@@ -329,10 +399,7 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
                     report.frame_ms.append(ms)
                     report.steps.append(level)
                     report.parts.append(drawn)
-                    unit = (images - lo) / (hi - lo)
-                    rgb = np.clip(unit * 255 + 0.5, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
-                    rgb = background.apply(unit, rgb)
-                    frames_q.put((t, g, rgb))
+                    frames_q.put((t, g, to_video(images)))
         except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
             failure.append(e)
         finally:
@@ -358,7 +425,7 @@ def render_video(build: Path, outputs: list[Path], inputs: list[Path] | None = N
                 time.sleep(due - now)
             pending.setdefault(t, []).append(rgb)
             if len(pending[t]) == groups:
-                writer.write(np.concatenate(pending.pop(t))[:len(seqs)])
+                writer.write(np.concatenate(pending.pop(t))[:len(seqs)], planar=to_video.planar)
                 if progress:
                     progress(t + 1, n, report.steps[-1])
         producer.join()

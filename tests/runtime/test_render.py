@@ -284,3 +284,41 @@ def test_bad_backgrounds_are_refused_before_rendering(tmp_path, bg, out, message
     run = _render("-o", tmp_path / out, "--artifacts", tmp_path / "no-build", "--background", bg)
     assert run.exit_code == 2 and message in run.output and "Traceback" not in run.output
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("background", ["white", "#008080", "black", "alpha", "keep"])
+def test_video_frames_are_the_plain_formula_byte_for_byte(background):
+    """`VideoFrames` (work arrays kept, bytes keyed by bit masks, planes for the encoder) gives
+    exactly `Background.apply` of `(x - lo) / (hi - lo)` scaled to bytes, frame after frame."""
+    from hpv.runtime.render import Background, VideoFrames
+
+    rng = np.random.default_rng(3)
+    bg = Background.parse(background)
+    convert = VideoFrames(-1.0, 1.0, bg)
+    for _ in range(2):  # the second call reuses the work arrays
+        x = rng.uniform(-1.05, 1.05, (2, 3, 16, 16)).astype(np.float32)  # a little past the range: clipped
+        x[:, :, :8] = np.array([-0.8, 0.9, -0.7], np.float32)[:, None, None]  # chroma green: keyed
+        unit = (x - -1.0) / (1.0 - -1.0)
+        want = bg.apply(unit, np.clip(unit * 255 + 0.5, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1))
+        got = convert(x)
+        np.testing.assert_array_equal(got.transpose(0, 2, 3, 1) if convert.planar else got, want)
+    assert convert.planar == (background != "alpha")
+
+
+def test_planar_frames_encode_as_interleaved_ones(tmp_path):
+    """The writer's planar path (GBR planes to the encoder) makes the same video as RGB pixels."""
+    from hpv.runtime.render import _Writer, video_rate
+
+    yy, xx = np.mgrid[0:32, 0:32]
+    frames = [np.stack([(xx * 8 + 10 * i) % 256, (yy * 8) % 256, (xx + yy + 20 * i) % 256]).astype(np.uint8)
+              for i in range(3)]
+    decoded = []
+    for planar in (False, True):
+        out = tmp_path / f"v{planar}.mp4"
+        writer = _Writer([out], video_rate(25), 32)
+        for f in frames:
+            writer.write(f[None] if planar else f.transpose(1, 2, 0)[None], planar=planar)
+        writer.close(keep=True)
+        decoded.append(read_video(out)[0])
+    assert len(decoded[0]) == 3
+    np.testing.assert_array_equal(decoded[0], decoded[1])
