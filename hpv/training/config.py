@@ -200,6 +200,14 @@ CONFIGS.add("cpu-parts-face-2", dataclasses.replace(
     # 3000 more face generator steps from the shipped 96x96 face weights, at a lower rate.
     CONFIGS.get("cpu-parts-face"), name="cpu-parts-face-2", parts=Budget(steps=3000, batch=16, lr=3e-4),
 ))
+CONFIGS.add("cpu-parts-hands-3", dataclasses.replace(
+    # 4500 more hand generator steps from the shipped (cpu-parts-hands-2) weights at a lower rate.
+    CONFIGS.get("cpu-parts-hands-2"), name="cpu-parts-hands-3", parts=Budget(steps=4500, batch=16, lr=3e-4),
+))
+CONFIGS.add("cpu-parts-face-3", dataclasses.replace(
+    # 3000 more face generator steps from the shipped (cpu-parts-face-2) weights at a lower rate.
+    CONFIGS.get("cpu-parts-face-2"), name="cpu-parts-face-3", parts=Budget(steps=3000, batch=16, lr=1.5e-4),
+))
 CONFIGS.add("cpu-parts-colour", dataclasses.replace(
     # Both part generators from the shipped weights, their colour also scored alone (colour_weight),
     # the hands' boxes weighing 8x as in cpu-parts-hands-2. Tried, not shipped: the hand's alpha
